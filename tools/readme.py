@@ -1,0 +1,35 @@
+"""Render README.md from nbs/index.ipynb offline (quarto cannot be installed here).
+
+`python tools/readme.py` writes README.md; `python tools/readme.py --check` exits 1 if it is stale.
+Cells marked `#| hide` are dropped and nbdev `#|` directive lines are stripped, as nbdev-readme does.
+"""
+import re, sys
+from pathlib import Path
+
+import nbformat
+from nbconvert import MarkdownExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+_DIRECTIVE = re.compile(r"^\s*#\s*\|.*$\n?", re.MULTILINE)
+
+
+def render() -> str:
+    nb = nbformat.read(ROOT / "nbs" / "index.ipynb", as_version=4)
+    cells = []
+    for c in nb.cells:
+        if c.cell_type == "code" and re.search(r"^\s*#\s*\|\s*hide\b", c.source, re.MULTILINE): continue
+        if c.cell_type == "code": c.source = _DIRECTIVE.sub("", c.source)
+        cells.append(c)
+    nb.cells = cells
+    body, _ = MarkdownExporter().from_notebook_node(nb)
+    return re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+
+
+if __name__ == "__main__":
+    readme, text = ROOT / "README.md", render()
+    if "--check" in sys.argv:
+        if not readme.exists() or readme.read_text() != text:
+            sys.exit("README.md is stale: run `python tools/readme.py` and commit it.")
+        print("README.md is in sync with nbs/index.ipynb")
+    else:
+        readme.write_text(text)
