@@ -21,6 +21,7 @@ def render() -> str:
         if c.cell_type == "code": c.source = _DIRECTIVE.sub("", c.source)
         cells.append(c)
     nb.cells = cells
+    nb.metadata["language_info"] = {"name": "python"}  # nbdev-clean strips it; it tags code blocks
     body, _ = MarkdownExporter().from_notebook_node(nb)
     return re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
 
