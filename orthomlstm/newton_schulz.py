@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['NS_METHODS', 'NS_COEFFS', 'NB_FWD', 'NB_BWD', 'NS_THREADS', 'newton_schulz_reference', 'polar_factor', 'ns_transfer',
-           'plot_transfer', 'memory_demo', 'newton_schulz', 'ns_memory', 'bench_newton_schulz']
+           'plot_transfer', 'memory_demo', 'newton_schulz', 'newton_schulz_vjp', 'ns_memory', 'bench_newton_schulz']
 
 # %% ../nbs/01_newton_schulz.ipynb #dde705a1
 import math, os, sys, time, json, subprocess, threading
@@ -231,8 +231,8 @@ def _ns_forward(Xv, s, steps, coeffs, nb, out):
     return out
 
 # %% ../nbs/01_newton_schulz.ipynb #2ab05b71
-def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out):
-    "Blocked VJP on tall `Xv`: replays each block's iterates, back-propagates `Gv` through them, writes dX to `out`."
+def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out, yout=None):
+    "Blocked VJP on tall `Xv`: replays each block's iterates, back-propagates `Gv` through them, writes dX to `out` (and the NS output to `yout`, if given)."
     N, m, n = Xv.shape
     a, b, c = coeffs
     if method == "cubic": w = torch.where(r > eps, s, 0)                   # weight of the radial term (0 below the clamp)
@@ -251,9 +251,11 @@ def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out):
                 Zt, At = Zs[t, :k], As[t, :k]
                 torch.bmm(Zt.mT, Zt, out=At)
                 if c: torch.baddbmm(At, At, At, beta=b, alpha=c, out=Bs[t, :k])
-                if t < steps - 1:
-                    if c: torch.baddbmm(Zt, Zt, Bs[t, :k], beta=a, out=Zs[t + 1, :k])
-                    else: torch.baddbmm(Zt, Zt, At, beta=a, alpha=b, out=Zs[t + 1, :k])
+                if t < steps - 1 or yout is not None:         # next iterate (after the last step: the output, if asked for)
+                    nxt = Zs[t + 1, :k] if t < steps - 1 else W[0][:k]
+                    if c: torch.baddbmm(Zt, Zt, Bs[t, :k], beta=a, out=nxt)
+                    else: torch.baddbmm(Zt, Zt, At, beta=a, alpha=b, out=nxt)
+            if yout is not None: yout[i:j].copy_(W[0][:k] if steps else Zs[0, :k])
             G, S, P = Gv[i:j], S_[:k], P_[:k]
             for u, t in enumerate(reversed(range(steps))):    # back through the steps
                 Zt, At, T = Zs[t, :k], As[t, :k], W[u % 2][:k]
@@ -332,6 +334,35 @@ def newton_schulz(X:torch.Tensor, # (..., m, n) matrices; any leading batch dims
     if torch.is_grad_enabled() and Xc.requires_grad: Y = _NewtonSchulzFast.apply(Xc, steps, eps, method)
     else: Y = _fast_forward(Xc, steps, eps, method)[0]
     return Y.to(dt)
+
+# %% ../nbs/01_newton_schulz.ipynb #vjp00002
+def newton_schulz_vjp(X:torch.Tensor, # (..., m, n) matrices
+                      G:torch.Tensor, # upstream gradient dL/dY, same shape as `X`
+                      steps:int=5, # number of iterations (>= 0)
+                      eps:float=1e-6, # lower clamp (cubic) / additive guard (quintic) of the Frobenius norm
+                      method:str="cubic", # "cubic" | "quintic" | "polar"
+                     )->tuple: # (Y, dX): `newton_schulz(X, ...)` and its VJP at `G`, both shaped and typed like `X`
+    "Y = newton_schulz(X, ...) and dX = VJP of it at G, computed in one blocked pass (no autograd graph)."
+    _check_ns_args(X, steps, eps, method)
+    if not isinstance(G, torch.Tensor) or G.shape != X.shape:
+        raise ValueError(f"G must be a torch.Tensor of X's shape {tuple(X.shape)}, got {getattr(G, 'shape', type(G).__name__)}")
+    dt = X.dtype
+    if method == "polar" or X.device.type != "cpu" or X.numel() == 0:   # via autograd
+        with torch.enable_grad():
+            Xd = X.detach().requires_grad_()
+            Y = newton_schulz(Xd, steps, eps, method)
+            dX, = torch.autograd.grad(Y, Xd, G.to(Y.dtype))
+        return Y.detach(), dX
+    Xc = (X if dt in (torch.float32, torch.float64) else X.float()).detach()
+    Xv, wide = _tall_view(Xc)
+    r = torch.linalg.vector_norm(Xv, dim=(-2, -1))
+    Gv = G.detach().to(Xc.dtype).reshape(-1, *X.shape[-2:])
+    Y, dX = torch.empty(X.shape, dtype=Xc.dtype), torch.empty(X.shape, dtype=Xc.dtype)
+    Yv, dXv = Y.view(-1, *X.shape[-2:]), dX.view(-1, *X.shape[-2:])
+    _ns_backward(Xv, Gv.mT if wide else Gv, r, _ns_scale(r, eps, method), eps, steps, NS_COEFFS[method], method,
+                 NB_BWD, dXv.mT if wide else dXv, Yv.mT if wide else Yv)
+    return Y.to(dt), dX.to(dt)
+
 
 # %% ../nbs/01_newton_schulz.ipynb #4b4969ed
 def _best_time(fn, repeats):
