@@ -11,6 +11,6 @@ fi
 echo "== 2/4 README.md in sync with nbs/index.ipynb"
 python tools/readme.py --check
 echo "== 3/4 nbdev-test"
-nbdev-test --n_workers 1
+nbdev-test --n-workers 1 --timing
 echo "== 4/4 pytest --nbval nbs/"
 python -m pytest --nbval nbs/ -p no:cacheprovider -q
