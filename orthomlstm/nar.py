@@ -11,13 +11,28 @@ import math, textwrap
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
-from fastcore.script import call_parse
+from fastcore.script import call_parse, CliError
 
 # %% ../nbs/00_nar.ipynb #aebcc252
 def _need_int(name, x, lo, why):
     "Raise a `ValueError` naming `name` unless `x` is an integer >= `lo`."
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x < lo:
         raise ValueError(f"{name} must be an integer >= {lo} ({why}); got {x!r}")
+
+def _need_bool(name, x):
+    "Raise a `ValueError` naming `name` unless `x` is a bool (a string such as 'no' would be silently truthy)."
+    if not isinstance(x, (bool, np.bool_)): raise ValueError(f"{name} must be a bool (True or False); got {x!r}")
+
+def _as_rng(rng):
+    "A `np.random.Generator` is used as is (its state advances); an int seed or None goes through `np.random.default_rng`."
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+def _check_ignore_idx(target_ignore_idx, vocab_size):
+    "The ignore target must not collide with a real token: negative, or >= vocab_size."
+    if isinstance(target_ignore_idx, (bool, np.bool_)) or not isinstance(target_ignore_idx, (int, np.integer)) \
+       or 0 <= target_ignore_idx < vocab_size:
+        raise ValueError(f"target_ignore_idx must be an integer < 0 or >= vocab_size={vocab_size} "
+                         f"(tokens 0..{vocab_size - 1} are real targets); got {target_ignore_idx!r}")
 
 # %% ../nbs/00_nar.ipynb #daf11f58
 def _check_frac_noise(frac_noise):
@@ -43,6 +58,7 @@ def nar_vocab(vocab_size:int=32, # total vocabulary size
               multi_query:bool=False, # MAD's multi-query variant (no copy-prefix token)
              )->NarVocab:
     "Check the vocabulary arguments as MAD does (plus its implicit constraints) and split the vocabulary into roles."
+    _need_bool("multi_query", multi_query)
     _need_int("noise_vocab_size", noise_vocab_size, 0, "tokens reserved for noise")
     _check_frac_noise(frac_noise)
     if frac_noise > 0 and noise_vocab_size < 1:
@@ -70,14 +86,14 @@ def noisy_ar_instance(vocab_size:int=32, # total vocabulary size (keys + values 
                       noise_vocab_size:int=16, # tokens reserved for noise (taken from the top of the vocabulary)
                       frac_noise:float=0.2, # probability that a slot holds two noise tokens, in [0, 1)
                       is_training:bool=True, # True: targets are the next tokens; False: only recall positions
-                      rng:np.random.Generator=None, # source of randomness (`np.random.default_rng()` if None)
-                      target_ignore_idx:int=-100, # target of unsupervised positions in evaluation mode
+                      rng:np.random.Generator|int=None, # a Generator (used as is, its state advances), an int seed, or None (fresh entropy)
+                      target_ignore_idx:int=-100, # target of unsupervised positions in evaluation mode; < 0 or >= vocab_size
                       multi_query:bool=False, # supervise every repeated key, not only the final probe
                      )->tuple: # (inputs, targets), int64 arrays of length seq_len (seq_len-1 if multi_query)
     "One noisy in-context recall sequence, draw for draw identical to MAD's `generate_noisy_in_context_recall_instance`."
     voc = nar_vocab(vocab_size, noise_vocab_size, frac_noise, multi_query)
-    _check_seq_len(seq_len)
-    if rng is None: rng = np.random.default_rng()
+    _check_seq_len(seq_len); _need_bool("is_training", is_training); _check_ignore_idx(target_ignore_idx, vocab_size)
+    rng = _as_rng(rng)
     n_slots, ign = seq_len // 2, target_ignore_idx
     keep = rng.integers(0, n_slots)            # slot that is never noise; == n_slots-1 means "none" (MAD's quirk)
     seq, tgt, bound = [], [], {}               # bound: key -> value, in order of first presentation
@@ -182,15 +198,15 @@ def noisy_ar_batch(batch_size:int, # number of sequences, >= 1
                    noise_vocab_size:int=16, # tokens reserved for noise
                    frac_noise:float=0.2, # probability that a slot is noise, in [0, 1)
                    is_training:bool=True, # next-token targets (True) or recall-only targets (False)
-                   rng:np.random.Generator=None, # source of randomness
-                   target_ignore_idx:int=-100, # target of unsupervised positions in evaluation mode
+                   rng:np.random.Generator|int=None, # a Generator (used as is, its state advances), an int seed, or None (fresh entropy)
+                   target_ignore_idx:int=-100, # target of unsupervised positions in evaluation mode; < 0 or >= vocab_size
                    multi_query:bool=False, # supervise every repeated key
                   )->tuple: # (inputs, targets), int64 arrays (batch_size, seq_len) or (batch_size, seq_len-1) if multi_query
     "A batch of noisy in-context recall sequences, vectorized; same distribution as `noisy_ar_instance`."
     _need_int("batch_size", batch_size, 1, "number of sequences")
     voc = nar_vocab(vocab_size, noise_vocab_size, frac_noise, multi_query)
-    _check_seq_len(seq_len)
-    if rng is None: rng = np.random.default_rng()
+    _check_seq_len(seq_len); _need_bool("is_training", is_training); _check_ignore_idx(target_ignore_idx, vocab_size)
+    rng = _as_rng(rng)
     n_slots = seq_len // 2
     args = (voc, n_slots, frac_noise, is_training, rng, target_ignore_idx, multi_query)
     x, y, ok = _nar_rows(rng.integers(0, n_slots, batch_size), *args)
@@ -303,8 +319,11 @@ def nar_cli(vocab_size:int=80, # total vocabulary size
             seed:int=0, # seed of `np.random.default_rng`
            ):
     "Print a few noisy in-context recall instances and the task statistics of the study grid."
-    _need_int("n_show", n_show, 0, "instances to print")
-    nar_vocab(vocab_size, noise_vocab_size, frac_noise, multi_query); _check_seq_len(seq_len)   # fail before printing
+    try:                                   # validate everything before printing; the dispatcher reports a CliError in one line
+        _need_int("n_show", n_show, 0, "instances to print"); _need_int("seed", seed, 0, "seed of np.random.default_rng")
+        nar_vocab(vocab_size, noise_vocab_size, frac_noise, multi_query); _check_seq_len(seq_len)
+        t = nar_table(frac_noise=frac_noise, noise_vocab_size=noise_vocab_size, multi_query=multi_query)
+    except ValueError as e: raise CliError(str(e)) from None
     rng = np.random.default_rng(seed)
     kw = dict(vocab_size=vocab_size, noise_vocab_size=noise_vocab_size, multi_query=multi_query)
     print(f"noisy in-context recall: vocab_size={vocab_size} seq_len={seq_len} noise_vocab_size={noise_vocab_size} "
@@ -313,6 +332,5 @@ def nar_cli(vocab_size:int=80, # total vocabulary size
     for i in range(n_show):
         x, y = noisy_ar_instance(seq_len=seq_len, frac_noise=frac_noise, is_training=False, rng=rng, **kw)
         print(f"instance {i}:\n{nar_render(x, y, **kw)}\n")
-    t = nar_table(frac_noise=frac_noise, noise_vocab_size=noise_vocab_size, multi_query=multi_query)
     print(f"expected per sequence (study grid, frac_noise={frac_noise}, noise_vocab_size={noise_vocab_size}, multi_query={multi_query}):")
     print(t[_SHOW].round(3).to_string(index=False))
