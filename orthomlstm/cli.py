@@ -5,24 +5,24 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'usage', 'main']
 
-# %% ../nbs/09_cli.ipynb #d15c318b
+# %% ../nbs/09_cli.ipynb #f23052a9
 import importlib, sys
 from fastcore.script import parse_cli, CliError
 
-# %% ../nbs/09_cli.ipynb #b4f0fb02
+# %% ../nbs/09_cli.ipynb #44559bda
 COMMANDS = {
     "nar":   ("orthomlstm.nar",   "nar_cli",   "generate and show noisy associative recall instances and task statistics"),
     "train": ("orthomlstm.train", "train_cli", "train one model on noisy associative recall and append its record to a JSONL file"),
     "bench": ("orthomlstm.bench", "bench_cli", "benchmark Newton-Schulz and the mLSTM scans on this machine"),
 }
 
-# %% ../nbs/09_cli.ipynb #3e18e090
+# %% ../nbs/09_cli.ipynb #50d74cbf
 def usage()->str:
     "The top-level help text listing the sub-commands."
     rows = "\n".join(f"  {name:<7}{desc}" for name, (_, _, desc) in COMMANDS.items())
     return f"usage: orthomlstm <command> [flags]   (orthomlstm <command> --help for its flags)\n\ncommands:\n{rows}"
 
-# %% ../nbs/09_cli.ipynb #3c330926
+# %% ../nbs/09_cli.ipynb #5facb207
 def main(argv:list=None, # arguments after the program name (default: `sys.argv[1:]`)
         ):
     "Dispatch `orthomlstm <command> [flags]` to the command's `@call_parse` function."
@@ -38,6 +38,6 @@ def main(argv:list=None, # arguments after the program name (default: `sys.argv[
     try:
         pargs, kwargs, _ = parse_cli(fn)  # argparse errors and --help exit here, before any work
         res = fn(*pargs, **kwargs)
-    except (CliError, ValueError) as e: raise SystemExit(f"orthomlstm {cmd}: {e}") from e
+    except CliError as e: raise SystemExit(f"orthomlstm {cmd}: {e}") from e
     finally: sys.argv = old
     return res if isinstance(res, int) else None
