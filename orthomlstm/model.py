@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .mlstm import mLSTMLayer
+from .mlstm import mLSTMLayer, up_proj_dim
 
 # %% ../nbs/04_model.ipynb #9a8e8d72
 VARIANTS = {
@@ -91,6 +91,6 @@ def expected_param_count(vocab_size:int, # V
                          qkv_proj_blocksize:int=4, # b
                         )->int: # parameters of `NARModel` (and of the study's model)
     "Closed-form parameter count of `NARModel`, term by term as in the table above."
-    E = math.ceil(proj_factor * dim / 64) * 64
+    E = up_proj_dim(dim, proj_factor)
     layer = 2 * dim * E + 3 * E * qkv_proj_blocksize + E * (conv_kernel_size + 1) + 2 * (3 * E * num_heads + num_heads) + 2 * E + E * dim
     return layer + 2 * dim + vocab_size * (2 * dim + 1)

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastcore.script import call_parse, bool_arg
+from fastcore.script import call_parse, CliError
 from .nar import noisy_ar_batch
+from .newton_schulz import NS_METHODS
+from .mlstm import up_proj_dim, _BACKENDS as BACKENDS
 from .model import NARModel, VARIANTS, count_parameters
 
 # %% ../nbs/05_train.ipynb #085c1eef
@@ -52,8 +54,8 @@ class TrainConfig:
     progress: str = "auto"          # progress bar: "auto" (interactive terminal outside CI only), "on" or "off"
 
 # %% ../nbs/05_train.ipynb #e461614a
-_CHOICES = dict(variant=tuple(VARIANTS), ns_method=("cubic", "quintic", "polar"), lr_schedule=("cosine", "constant"),
-                backend=("chunkwise", "parallel", "recurrent"), progress=("auto", "on", "off"))
+_CHOICES = dict(variant=tuple(VARIANTS), ns_method=tuple(NS_METHODS), lr_schedule=("cosine", "constant"),
+                backend=tuple(BACKENDS), progress=("auto", "on", "off"))
 _MIN_INT = dict(vocab_size=2, seq_len=4, noise_vocab_size=0, dim=1, num_heads=1, ns_steps=0, batch_size=1, steps=1,
                 eval_every=1, val_batches=1, val_batch_size=1, seed=0, chunk_size=1, threads=0)
 
@@ -74,7 +76,7 @@ def validate_config(c:TrainConfig, # the configuration to check
     _need(_isnum(c.lr) and c.lr > 0, "lr", "a finite number > 0", c.lr)
     _need(_isnum(c.weight_decay) and c.weight_decay >= 0, "weight_decay", "a finite number >= 0", c.weight_decay)
     _need(_isnum(c.grad_clip) and c.grad_clip >= 0, "grad_clip", "a finite number >= 0 (0 = no clipping)", c.grad_clip)
-    inner = math.ceil(2.0 * c.dim / 64) * 64
+    inner = up_proj_dim(c.dim)  # NARModel's default proj_factor 2.0
     _need(inner % c.num_heads == 0, "num_heads", f"a divisor of the mLSTM's inner width {inner} (2 * dim rounded up to 64)", c.num_heads)
     _need(c.variant != "ortho" or c.ns_steps >= 1, "ns_steps", "an integer >= 1 for variant 'ortho'", c.ns_steps)
     d = c.device
@@ -150,20 +152,23 @@ def evaluate(model:torch.nn.Module, # a model mapping (B, T) token ids to (B, T,
              val_set:list, # pairs (inputs, targets) from `make_val_set`
              device=None, # defaults to the model's device
             )->dict: # val_loss, acc (micro), macro_acc, n_supervised
-    "Validation loss (mean over supervised positions), micro and macro accuracy of `model` on `val_set`."
+    "Validation loss and micro accuracy pooled over supervised positions, and MAD's macro accuracy (mean of per-batch values)."
     was_training = model.training; model.eval()
     device = device or next(model.parameters()).device
     V = model.vocab_size
-    tp = n = p = torch.zeros(V, dtype=torch.long, device=device)
-    loss_sum, finite = 0.0, True
+    tp = n = torch.zeros(V, dtype=torch.long, device=device)
+    loss_sum, finite, macro_sum, weight = 0.0, True, 0.0, 0
     for x, y in val_set:
         x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
         logits = model(x).float()
         finite &= bool(torch.isfinite(logits).all())
         loss_sum += F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100, reduction="sum").item()
-        a, b, c = class_counts(logits.argmax(-1), y, V); tp, n, p = tp + a, n + b, p + c
+        counts = class_counts(logits.argmax(-1), y, V)
+        tp, n = tp + counts[0], n + counts[1]
+        macro_sum += accuracies(*counts)[1] * len(x); weight += len(x)   # MAD: per-batch macro, batch-size-weighted mean
     model.train(was_training)
-    micro, macro = accuracies(tp, n, p) if finite else (math.nan, math.nan)
+    micro = (tp.sum() / n.sum().clamp_min(1)).item() if finite else math.nan
+    macro = macro_sum / weight if finite else math.nan
     total = int(n.sum())
     return dict(val_loss=loss_sum / max(total, 1) if finite else math.nan, acc=micro, macro_acc=macro, n_supervised=total)
 
@@ -383,7 +388,7 @@ def train_cli(variant:str="ortho", # model variant: "baseline" (plain read), "or
               seq_len:int=512, # NAR sequence length (even)
               noise_vocab_size:int=16, # number of noise tokens
               frac_noise:float=0.8, # probability that a key–value slot is noise, in [0, 1)
-              multi_query:bool_arg=True, # supervise every repeated key (MAD's multi-query NAR)
+              multi_query:bool=True, # supervise every repeated key (MAD's multi-query NAR; turn off with --no-multi-query)
               dim:int=94, # embedding dimension
               num_heads:int=4, # mLSTM heads
               ns_steps:int=5, # Newton–Schulz iterations of the ortho read
@@ -405,11 +410,12 @@ def train_cli(variant:str="ortho", # model variant: "baseline" (plain read), "or
               threads:int=0, # torch CPU threads (0 = torch's default)
               device:str="auto", # "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N"
               progress:str="auto", # progress bar: "auto" (interactive terminal outside CI), "on" or "off"
-              skip_done:bool_arg=False, # do nothing if `out` already records this config
+              skip_done:bool=False, # do nothing if `out` already records this config
              ):
     "Train the study's mLSTM on noisy associative recall and append the run's record to `out`."
     kw = {k: v for k, v in locals().items() if k != "skip_done"}
-    c = validate_config(TrainConfig(**kw))
+    try: c = validate_config(TrainConfig(**kw))
+    except ValueError as e: raise CliError(str(e)) from e   # a usage error, not a crash
     key = run_key(c)
     if skip_done and c.out and key in completed_runs(c.out): return print(f"run {key} is already in {c.out}; skipping")
     print(f"training {c.variant} (run {key}) on {pick_device(c.device)}; record -> {c.out or '(none)'}")
