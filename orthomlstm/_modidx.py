@@ -152,7 +152,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'orthomlstm.scan.chunkwise_flops': ('chunked_scan.html#chunkwise_flops', 'orthomlstm/scan.py'),
                                  'orthomlstm.scan.decomposition_map': ('chunked_scan.html#decomposition_map', 'orthomlstm/scan.py'),
                                  'orthomlstm.scan.mlstm_chunkwise': ('chunked_scan.html#mlstm_chunkwise', 'orthomlstm/scan.py'),
-                                 'orthomlstm.scan.ns_cubic_vjp': ('chunked_scan.html#ns_cubic_vjp', 'orthomlstm/scan.py'),
                                  'orthomlstm.scan.plot_decomposition': ('chunked_scan.html#plot_decomposition', 'orthomlstm/scan.py'),
                                  'orthomlstm.scan.saved_bytes': ('chunked_scan.html#saved_bytes', 'orthomlstm/scan.py'),
                                  'orthomlstm.scan.scan_timers': ('chunked_scan.html#scan_timers', 'orthomlstm/scan.py')},

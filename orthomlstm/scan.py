@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['decomposition_map', 'plot_decomposition', 'chunk_gates', 'boundary_states', 'chunk_weights', 'chunk_memories',
-           'ns_cubic_vjp', 'scan_timers', 'mlstm_chunkwise', 'chunkwise_flops', 'saved_bytes']
+           'scan_timers', 'mlstm_chunkwise', 'chunkwise_flops', 'saved_bytes']
 
 # %% ../nbs/03_chunked_scan.ipynb #86f5bd11
 import collections, contextlib, math, time
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
-import orthomlstm.newton_schulz as _ns_module
+from .newton_schulz import newton_schulz_vjp
 from .mlstm import READS, STABILIZERS, check_choice, check_qkvif, init_state, read_transform
 
 # %% ../nbs/03_chunked_scan.ipynb #06f7442d
@@ -101,42 +101,6 @@ def chunk_memories(W:torch.Tensor, # (..., L, L) intra-chunk weights
     "Every step's memory `C_t = a_t C_start + (K * W_t)^T V` of one chunk, as one batched (d x L)(L x d) product."
     return (W[..., :, :, None] * k[..., None, :, :]).mT @ v[..., None, :, :] + a[..., None, None] * C0[..., None, :, :]
 
-# %% ../nbs/03_chunked_scan.ipynb #441b5822
-def ns_cubic_vjp(X:torch.Tensor, # (..., m, n) matrices, m >= n
-                 G:torch.Tensor, # (..., m, n) upstream gradient of the output
-                 steps:int=5, # Newton–Schulz iterations
-                 eps:float=1e-6, # lower clamp of the Frobenius norm
-                 block:int=32, # matrices per block on CPU (all at once on other devices)
-                )->tuple: # (Y, dX): `newton_schulz(X, steps, eps, "cubic")` and its VJP at G
-    "The cubic Newton–Schulz output and its vector–Jacobian product in one blocked pass, without autograd."
-    m, n = X.shape[-2:]
-    if m < n: raise ValueError(f"X must have m >= n rows, got {(m, n)}")
-    Xv, Gv = X.reshape(-1, m, n), G.reshape(-1, m, n)
-    N = Xv.shape[0]; nb = max(1, min(N, block if X.device.type == "cpu" else N))
-    r = torch.linalg.vector_norm(Xv, dim=(-2, -1)); sc = 1 / r.clamp_min(eps)
-    Y, dX = torch.empty_like(Xv), torch.empty_like(Xv)
-    Zs, As = Xv.new_empty(steps + 1, nb, m, n), Xv.new_empty(max(steps, 1), nb, n, n)
-    G_, T_, P_, S_ = Xv.new_empty(nb, m, n), Xv.new_empty(nb, m, n), Xv.new_empty(nb, n, n), Xv.new_empty(nb, n, n)
-    for i in range(0, N, nb):
-        j = min(N, i + nb); k = j - i
-        torch.mul(Xv[i:j], sc[i:j, None, None], out=Zs[0, :k])
-        for t in range(steps):                                        # forward, keeping the iterates
-            torch.bmm(Zs[t, :k].mT, Zs[t, :k], out=As[t, :k])
-            torch.baddbmm(Zs[t, :k], Zs[t, :k], As[t, :k], beta=1.5, alpha=-0.5, out=Zs[t + 1, :k])
-        Y[i:j] = Zs[steps, :k]
-        g, tmp, P, S = G_[:k], T_[:k], P_[:k], S_[:k]
-        g.copy_(Gv[i:j])
-        for t in reversed(range(steps)):                              # backward through the iterates
-            Zt = Zs[t, :k]
-            torch.bmm(Zt.mT, g, out=P); torch.add(P, P.mT, out=S)
-            torch.baddbmm(g, g, As[t, :k], beta=1.5, alpha=-0.5, out=tmp)
-            tmp.baddbmm_(Zt, S, alpha=-0.5)
-            g, tmp = tmp, g
-        Z0 = Zs[0, :k]                                                # through X0 = X / max(|X|_F, eps)
-        coef = torch.where(r[i:j] > eps, sc[i:j] * (g * Z0).sum((-2, -1)), 0)
-        dX[i:j] = g * sc[i:j, None, None] - Z0 * coef[:, None, None]
-    return Y.view(X.shape), dX.view(X.shape)
-
 # %% ../nbs/03_chunked_scan.ipynb #377a143a
 _TIMERS = None  # name -> seconds, while `scan_timers` is active
 
@@ -192,10 +156,7 @@ class _OrthoRead(torch.autograd.Function):
         with _rf("form"): C = _form_memories(W, a, C0, k, v)
         with _rf("read"): dY = q[..., :, None] * dnum[..., None, :]
         with _rf("ns"):
-            vjp = getattr(_ns_module, "newton_schulz_vjp", None)
-            if read == "ns" and vjp is not None: Y, dC = vjp(C, dY, steps=ns_steps, method=ns_method)
-            elif read == "ns" and ns_method == "cubic" and C.dtype in (torch.float32, torch.float64):
-                Y, dC = ns_cubic_vjp(C, dY, ns_steps)
+            if read == "ns": Y, dC = newton_schulz_vjp(C, dY, steps=ns_steps, method=ns_method)
             else:
                 with torch.enable_grad():
                     Cg = C.detach().requires_grad_()
