@@ -349,11 +349,13 @@ static void tile_rows(int R, int K, const T* a, long ai, long ak, const T* b, lo
 }
 
 // C (M x W*nv, row stride ldc) = alpha * op(A) B + beta * C0, with op(A)[i, k] = a[i*ai + k*ak] (so a transposed
-// operand is just other strides). sym: the result is known to be symmetric (M == W*nv); only the column vectors
-// from the diagonal block on are computed and the rest is mirrored, about 2/3 of the work at 48 x 48.
+// operand is just other strides). For a square result (M == W*nv), sym = UPPER computes only the column vectors from
+// the diagonal block on (about 2/3 of the work at 48 x 48) and sym = MIRROR then copies them to the lower part,
+// which is right when the result is known to be symmetric.
+enum Sym { FULL, UPPER, MIRROR };
 template <class T>
 static void gemm(int M, int nv, int K, const T* a, long ai, long ak, const T* b, long ldb, T* c, long ldc, T alpha,
-                 const T* c0, T beta, bool sym) {
+                 const T* c0, T beta, Sym sym) {
   for (int i0 = 0; i0 < M; i0 += 8) {
     int R = M - i0 < 8 ? M - i0 : 8;
     for (int j0 = sym ? i0 / W<T> : 0; j0 < nv; j0 += 3) {
@@ -367,7 +369,7 @@ static void gemm(int M, int nv, int K, const T* a, long ai, long ak, const T* b,
       else tile_rows<T, 1>(R, K, aa, ai, ak, bb, ldb, cc, ldc, alpha, cc0, beta);
     }
   }
-  if (sym)
+  if (sym == MIRROR)
     for (int i = W<T>; i < M; i++)
       for (int j = 0; j < (i / W<T>) * W<T>; j++) c[i * ldc + j] = c[j * ldc + i];
 }
@@ -379,10 +381,10 @@ template <class T> struct Mat {
   long zs() const { return (long)m * np; }   // size of an m x np buffer
   long as() const { return (long)np * np; }  // size of an np x np buffer
   void gram(const T* Z, T* A) const {        // A = Z^T Z
-    gemm<T>(np, np / W<T>, m, Z, 1, np, Z, np, A, np, 1, nullptr, 0, true);
+    gemm<T>(np, np / W<T>, m, Z, 1, np, Z, np, A, np, 1, nullptr, 0, MIRROR);
   }
   void step(const T* Z, const T* A, T* Zn) const {  // Zn = 1.5 Z - 0.5 Z A
-    gemm<T>(m, np / W<T>, np, Z, np, 1, A, np, Zn, np, T(-0.5), Z, T(1.5), false);
+    gemm<T>(m, np / W<T>, np, Z, np, 1, A, np, Zn, np, T(-0.5), Z, T(1.5), FULL);
   }
   void load(const T* x, T s, T* Z) const {  // Z = s x (padded)
     for (int r = 0; r < m; r++) {
@@ -443,9 +445,9 @@ static void vjp(const T* X, const T* G, const T* scale, const T* w, T* dX, T* Y,
   Mat<T> s{m, n, (n + W<T> - 1) / W<T> * W<T>};
   long zs = s.zs(), as = s.as();
   parallel(N, nthreads, [&](long long i) {
-    T* Zs = scratch<T>.get((steps + 3) * zs + (steps + 2) * as);  // Z_0 .. Z_steps
+    T* Zs = scratch<T>.get((steps + 3) * zs + (steps + 1) * as);  // Z_0 .. Z_steps
     T* As = Zs + (steps + 1) * zs;                                 // A_0 .. A_{steps-1}
-    T *Gb = As + steps * as, *Tb = Gb + zs, *M = Tb + zs, *S = M + as;
+    T *Gb = As + steps * as, *Tb = Gb + zs, *S = Tb + zs;
     s.load(X + i * m * n, scale[i], Zs);
     for (int t = 0; t < steps; t++) {  // replay the forward, keeping every iterate and Gram matrix
       s.gram(Zs + t * zs, As + t * as);
@@ -453,13 +455,13 @@ static void vjp(const T* X, const T* G, const T* scale, const T* w, T* dX, T* Y,
     }
     if (Y) s.store(Zs + steps * zs, Y + i * m * n);
     s.load(G + i * m * n, 1, Gb);
-    for (int t = steps - 1; t >= 0; t--) {  // dZ = 1.5 G - 0.5 (G A + Z (M + M^T)), M = Z^T G
+    for (int t = steps - 1; t >= 0; t--) {  // dZ = 1.5 G - 0.5 (G A + Z S), S = Z^T G + G^T Z
       const T *Z = Zs + t * zs, *A = As + t * as;
-      gemm<T>(s.np, s.np / W<T>, m, Z, 1, s.np, Gb, s.np, M, s.np, 1, nullptr, 0, false);
-      for (int r = 0; r < s.np; r++)
-        for (int c = r; c < s.np; c++) S[r * s.np + c] = S[c * s.np + r] = M[r * s.np + c] + M[c * s.np + r];
-      gemm<T>(m, s.np / W<T>, s.np, Gb, s.np, 1, A, s.np, Tb, s.np, T(-0.5), Gb, T(1.5), false);
-      gemm<T>(m, s.np / W<T>, s.np, Z, s.np, 1, S, s.np, Tb, s.np, T(-0.5), Tb, T(1), false);
+      // S = Z^T G + G^T Z is symmetric: two upper-only products (4/3 of a GEMM) beat a strided transpose-add
+      gemm<T>(s.np, s.np / W<T>, m, Z, 1, s.np, Gb, s.np, S, s.np, 1, nullptr, 0, UPPER);
+      gemm<T>(s.np, s.np / W<T>, m, Gb, 1, s.np, Z, s.np, S, s.np, 1, S, 1, MIRROR);
+      gemm<T>(m, s.np / W<T>, s.np, Gb, s.np, 1, A, s.np, Tb, s.np, T(-0.5), Gb, T(1.5), FULL);
+      gemm<T>(m, s.np / W<T>, s.np, Z, s.np, 1, S, s.np, Tb, s.np, T(-0.5), Tb, T(1), FULL);
       std::swap(Gb, Tb);
     }
     double dot = 0;  // back through Z_0 = X / max(|X|_F, eps): dX = s G - w <G, Z_0> Z_0
