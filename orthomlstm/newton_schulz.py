@@ -397,6 +397,19 @@ template <class T> struct Mat {
   }
 };
 
+template <class T> static T dot(const T* x, const T* y, long n) {  // n is a multiple of W; 4 independent vector sums
+  typedef typename V<T>::v v;
+  v acc[4] = {};
+  long j = 0;
+  for (; j + 4 * W<T> <= n; j += 4 * W<T>)
+    for (int u = 0; u < 4; u++) acc[u] += ld<T>(x + j + u * W<T>) * ld<T>(y + j + u * W<T>);
+  for (; j < n; j += W<T>) acc[0] += ld<T>(x + j) * ld<T>(y + j);
+  v t = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  double r = 0;
+  for (int l = 0; l < W<T>; l++) r += t[l];
+  return T(r);
+}
+
 template <class T> struct Scratch {  // per-thread scratch, grown on demand, freed when the thread ends
   T* p = nullptr;
   long cap = 0;
@@ -464,9 +477,7 @@ static void vjp(const T* X, const T* G, const T* scale, const T* w, T* dX, T* Y,
       gemm<T>(m, s.np / W<T>, s.np, Z, s.np, 1, S, s.np, Tb, s.np, T(-0.5), Tb, T(1), FULL);
       std::swap(Gb, Tb);
     }
-    double dot = 0;  // back through Z_0 = X / max(|X|_F, eps): dX = s G - w <G, Z_0> Z_0
-    for (long j = 0; j < zs; j++) dot += (double)Gb[j] * Zs[j];
-    T coef = T(dot) * w[i], sc = scale[i];
+    T coef = dot(Gb, Zs, zs) * w[i], sc = scale[i];  // back through Z_0 = X / max(|X|_F, eps): dX = s G - w <G, Z_0> Z_0
     T* d = dX + i * m * n;
     for (int r = 0; r < m; r++)
       for (int j = 0; j < n; j++) d[r * n + j] = sc * Gb[r * s.np + j] - coef * Zs[r * s.np + j];
