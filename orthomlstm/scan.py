@@ -11,7 +11,8 @@ import collections, contextlib, math, time
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
-from .newton_schulz import newton_schulz_vjp
+from .newton_schulz import newton_schulz_vjp, ns_kernel, _use_cpp, _SFX
+import orthomlstm.newton_schulz as _ns
 from .mlstm import READS, STABILIZERS, check_choice, check_qkvif, init_state, read_transform
 
 # %% ../nbs/03_chunked_scan.ipynb #06f7442d
@@ -169,6 +170,38 @@ class _OrthoRead(torch.autograd.Function):
         with _rf("form"): dW, da, dC0, dk, dv = _form_memories_vjp(dC, W, a, C0, k, v)
         return dW, da, dC0, dq, dk, dv, None, None, None
 
+# %% ../nbs/03_chunked_scan.ipynb #fused002
+_NS_EPS = 1e-6   # the Frobenius-norm clamp `read_transform` uses (`newton_schulz`'s default eps)
+
+def _fused_read_ok(read, ns_method, x):
+    "Whether the fused C++ read applies: the cubic NS read on CPU float32/float64, with the kernel allowed and built."
+    return (read == "ns" and ns_method == "cubic" and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and _use_cpp("cubic"))
+
+def _fused_call(which, xs, ns_steps):
+    "Run the kernel's `ortho_read_{which}` on contiguous `xs`; returns num (forward) or the six input gradients (backward)."
+    W, q = xs[0], xs[3]
+    sl, d = W.shape[-1], q.shape[-1]
+    outs = [torch.empty_like(q)] if which == "forward" else [torch.empty_like(x) for x in xs[:6]]
+    fn = getattr(ns_kernel(), f"ortho_read_{which}_{_SFX[q.dtype]}")
+    with _rf("fused"):
+        fn(*[x.data_ptr() for x in xs], *[o.data_ptr() for o in outs], W.numel() // (sl * sl), sl, d, ns_steps, _NS_EPS,
+           _ns.NS_THREADS or torch.get_num_threads())
+    return outs[0] if which == "forward" else outs
+
+class _FusedOrthoRead(torch.autograd.Function):
+    "`q_t^T NS(C_t)` of every sub-chunk in one C++ call (form, orthogonalize, read in cache); saves only the inputs."
+    @staticmethod
+    def forward(ctx, W, a, C0, q, k, v, ns_steps):
+        xs = [x.contiguous() for x in (W, a, C0, q, k, v)]
+        ctx.save_for_backward(*xs); ctx.ns_steps = ns_steps
+        return _fused_call("forward", xs, ns_steps)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dnum):
+        return (*_fused_call("backward", [*ctx.saved_tensors, dnum.contiguous()], ctx.ns_steps), None)
+
 # %% ../nbs/03_chunked_scan.ipynb #943999c5
 def _sub_chunk_size(L:int, target:int)->int:
     "Largest divisor of `L` that is <= `target`; `L` itself if that divisor is below `target/2`."
@@ -193,6 +226,7 @@ def mlstm_chunkwise(q:torch.Tensor, # (B, H, T, d) queries
                     eps:float=1e-6, # added to the read's denominator
                     checkpoint:bool=True, # orthogonalized reads: rebuild memories in backward (memory ~ chunk_size, not T)
                     sub_chunk:int=16, # orthogonalized reads: steps per sub-chunk when forming memories
+                    fused:bool=True, # read="ns" (cubic) on CPU: form, orthogonalize and read in one C++ call when available
                    )->tuple: # h (B, H, T, d) and the last state (C, n, m)
     "The mLSTM in chunkwise form: exact boundary states, per-chunk intra/inter reads; returns `(h, (C, n, m))`."
     check_qkvif(q, k, v, i, f); check_choice("read", read, READS); check_choice("stabilizer", stabilizer, STABILIZERS)
@@ -211,6 +245,8 @@ def mlstm_chunkwise(q:torch.Tensor, # (B, H, T, d) queries
     S = (q @ k.mT) * W                                             # intra-chunk "attention" scores
     qn = S.sum(-1) + a * (q * n0[:, :, :, None]).sum(-1)           # q_t^T n_t
     if read == "plain": num = S @ v + a[..., None] * (q @ C0)
+    elif fused and (checkpoint or not torch.is_grad_enabled()) and _fused_read_ok(read, ns_method, q):
+        num = _FusedOrthoRead.apply(W, a, C0, q, k, v, ns_steps)
     else:
         if not torch.is_grad_enabled(): fn = lambda *xs: _ortho_numerator(*xs, read, ns_steps, ns_method)
         elif checkpoint: fn = lambda *xs: _OrthoRead.apply(*xs, read, ns_steps, ns_method)
