@@ -375,6 +375,14 @@ static void gemm(int M, int nv, int K, const T* a, long ai, long ak, const T* b,
       for (int j = 0; j < (i / W<T>) * W<T>; j++) c[i * ldc + j] = c[j * ldc + i];
 }
 
+// out (rows x np) = s x (rows x n), the columns from n on set to zero
+template <class T> static void pad_rows(const T* x, int rows, int n, int np, T s, T* out) {
+  for (int r = 0; r < rows; r++) {
+    for (int j = 0; j < n; j++) out[r * np + j] = s * x[r * n + j];
+    for (int j = n; j < np; j++) out[r * np + j] = 0;
+  }
+}
+
 // One matrix: m rows, n columns, stored in cache with the columns zero-padded to np (a multiple of W). Zero columns
 // stay zero through every iteration and its VJP, so padding changes nothing.
 template <class T> struct Mat {
@@ -387,12 +395,7 @@ template <class T> struct Mat {
   void step(const T* Z, const T* A, T* Zn) const {  // Zn = 1.5 Z - 0.5 Z A
     gemm<T>(m, np / W<T>, np, Z, np, 1, A, np, Zn, np, T(-0.5), Z, T(1.5), FULL);
   }
-  void load(const T* x, T s, T* Z) const {  // Z = s x (padded)
-    for (int r = 0; r < m; r++) {
-      for (int j = 0; j < n; j++) Z[r * np + j] = s * x[r * n + j];
-      for (int j = n; j < np; j++) Z[r * np + j] = 0;
-    }
-  }
+  void load(const T* x, T s, T* Z) const { pad_rows(x, m, n, np, s, Z); }  // Z = s x (padded)
   void store(const T* Z, T* y) const {
     for (int r = 0; r < m; r++) std::memcpy(y + r * n, Z + r * np, sizeof(T) * n);
   }
@@ -514,13 +517,6 @@ template <class T> struct Group {
   T norm(const T* C) const { return std::sqrt(dot(C, C, s.zs())); }
 };
 
-template <class T> static void pad_rows(const T* x, int rows, int n, int np, T* out) {  // rows x n -> rows x np
-  for (int r = 0; r < rows; r++) {
-    for (int j = 0; j < n; j++) out[r * np + j] = x[r * n + j];
-    for (int j = n; j < np; j++) out[r * np + j] = 0;
-  }
-}
-
 template <class T>
 static void ortho_read_forward(const T* Wg, const T* a, const T* C0, const T* q, const T* k, const T* v, T* num,
                                long long G, int sl, int d, int steps, T eps, int nthreads) {
@@ -530,8 +526,8 @@ static void ortho_read_forward(const T* Wg, const T* a, const T* C0, const T* q,
   parallel(G, nthreads, [&](long long gi) {
     T* C0p = scratch<T>.get(3 * zs + as + sl * s.np + sl * d + zs);
     T *vp = C0p + zs, *kw = vp + sl * s.np, *Z = kw + sl * d, *Zn = Z + zs, *A = Zn + zs;
-    pad_rows(C0 + gi * d * d, d, d, s.np, C0p);
-    pad_rows(v + gi * sl * d, sl, d, s.np, vp);
+    pad_rows(C0 + gi * d * d, d, d, s.np, T(1), C0p);
+    pad_rows(v + gi * sl * d, sl, d, s.np, T(1), vp);
     const T *kg = k + gi * sl * d, *qg = q + gi * sl * d, *Wt = Wg + gi * sl * sl;
     for (int t = 0; t < sl; t++) {
       g.form(Wt + t * sl, a[gi * sl + t], kg, vp, C0p, kw, Z);
@@ -562,8 +558,8 @@ static void ortho_read_backward(const T* Wg, const T* a, const T* C0, const T* q
     T *Gb = As + steps * as, *Tb = Gb + zs, *S = Tb + zs;   // S: as
     T *C0p = S + as, *dCs = C0p + zs, *dC0a = dCs + zs, *vp = dC0a + zs, *kw = vp + sl * np;
     T *vT = kw + sl * d, *kT = vT + (long)np * sp, *X = kT + (long)np * sp, *Zk = X + (long)d * sp;
-    pad_rows(C0 + gi * d * d, d, d, np, C0p);
-    pad_rows(v + gi * sl * d, sl, d, np, vp);
+    pad_rows(C0 + gi * d * d, d, d, np, T(1), C0p);
+    pad_rows(v + gi * sl * d, sl, d, np, T(1), vp);
     const T *kg = k + gi * sl * d, *vg = v + gi * sl * d, *qg = q + gi * sl * d, *Wt = Wg + gi * sl * sl;
     for (long j = 0; j < (long)np * sp; j++) vT[j] = kT[j] = 0;   // transposed, zero-padded v and k (np x sp)
     for (int u = 0; u < sl; u++)
