@@ -427,7 +427,12 @@ template <class T> struct Scratch {  // per-thread scratch, grown on demand, fre
   }
   ~Scratch() { std::free(p); }
 };
-template <class T> static thread_local Scratch<T> scratch;
+// A function-local thread_local: its destructor runs at thread exit (a thread_local variable template of class
+// template type is never destroyed by g++ 12, which leaked every worker's buffer).
+template <class T> static Scratch<T>& scratch() {
+  static thread_local Scratch<T> s;
+  return s;
+}
 
 template <class F> static void parallel(long long N, int nthreads, F f) {  // f(i) for i < N on nthreads threads
   std::atomic<long long> next(0);
@@ -475,7 +480,7 @@ template <class T>
 static void forward(const T* X, const T* scale, T* Y, long long N, int m, int n, int steps, int nthreads) {
   Mat<T> s{m, n, (n + W<T> - 1) / W<T> * W<T>};
   parallel(N, nthreads, [&](long long i) {
-    T* Z = scratch<T>.get(2 * s.zs() + s.as());
+    T* Z = scratch<T>().get(2 * s.zs() + s.as());
     s.load(X + i * m * n, scale[i], Z);
     s.store(ns_forward_one(s, Z, Z + s.zs(), Z + 2 * s.zs(), steps), Y + i * m * n);
   });
@@ -487,7 +492,7 @@ static void vjp(const T* X, const T* G, const T* scale, const T* w, T* dX, T* Y,
   Mat<T> s{m, n, (n + W<T> - 1) / W<T> * W<T>};
   long zs = s.zs(), as = s.as();
   parallel(N, nthreads, [&](long long i) {
-    T* Zs = scratch<T>.get((steps + 3) * zs + (steps + 1) * as);  // Z_0 .. Z_steps, A_0 .. A_{steps-1}, G, T, S
+    T* Zs = scratch<T>().get((steps + 3) * zs + (steps + 1) * as);  // Z_0 .. Z_steps, A_0 .. A_{steps-1}, G, T, S
     T* As = Zs + (steps + 1) * zs;
     T *Gb = As + steps * as, *Tb = Gb + zs, *S = Tb + zs;
     s.load(X + i * m * n, scale[i], Zs);
@@ -524,7 +529,7 @@ static void ortho_read_forward(const T* Wg, const T* a, const T* C0, const T* q,
   const Mat<T>& s = g.s;
   long zs = s.zs(), as = s.as();
   parallel(G, nthreads, [&](long long gi) {
-    T* C0p = scratch<T>.get(3 * zs + as + sl * s.np + sl * d + zs);
+    T* C0p = scratch<T>().get(3 * zs + as + sl * s.np + sl * d + zs);
     T *vp = C0p + zs, *kw = vp + sl * s.np, *Z = kw + sl * d, *Zn = Z + zs, *A = Zn + zs;
     pad_rows(C0 + gi * d * d, d, d, s.np, T(1), C0p);
     pad_rows(v + gi * sl * d, sl, d, s.np, T(1), vp);
@@ -553,7 +558,7 @@ static void ortho_read_backward(const T* Wg, const T* a, const T* C0, const T* q
   long zs = s.zs(), as = s.as();
   parallel(G, nthreads, [&](long long gi) {
     long need = (steps + 3) * zs + (steps + 1) * as + 3 * zs + sl * np + sl * d + 2 * (long)np * sp + 2 * (long)d * sp;
-    T* Zs = scratch<T>.get(need);
+    T* Zs = scratch<T>().get(need);
     T* As = Zs + (steps + 1) * zs;
     T *Gb = As + steps * as, *Tb = Gb + zs, *S = Tb + zs;   // S: as
     T *C0p = S + as, *dCs = C0p + zs, *dC0a = dCs + zs, *vp = dC0a + zs, *kw = vp + sl * np;
@@ -673,7 +678,7 @@ _KERNEL = None   # ctypes library once built; False after a failed build
 def _cpu_tag():
     "CPU model and feature flags (the cache key of a -march=native build)."
     try:
-        lines = open("/proc/cpuinfo").read().splitlines()
+        with open("/proc/cpuinfo") as fh: lines = fh.read().splitlines()
         return "|".join(sorted({l for l in lines if l.startswith(("model name", "flags", "Features", "CPU part"))}))
     except OSError: return platform.processor() + platform.machine()
 
@@ -947,7 +952,8 @@ def _bench_ns(n, d, steps, repeats, method, plain, memory, seed):
     d3 = n * d ** 3
     fl_f, fl_fb = fs * steps * d3, 3 * fs * steps * d3
     f = _gram_fraction(d) if cpp else 1.0              # share of the Gram product actually computed
-    fl_exec = ((fs - 2 + 2 * f) * steps * 2 - 2 + bs * steps) * d3   # forward + replay (one step less) + backward
+    bx = 4 + 4 * f if cpp else bs                     # kernel: S = Z^T G + G^T Z as two symmetric products
+    fl_exec = ((fs - 2 + 2 * f) * steps * 2 - 2 + bx * steps) * d3   # forward + replay (one step less) + backward
     peak = fma_peak_gflops() if cpp else math.nan
     r = dict(n=n, d=d, steps=steps, method=method, threads=torch.get_num_threads(), backend="cpp" if cpp else "torch",
              gemm_gflops=2 * 4096 ** 3 / t_gemm / 1e9, fma_peak_gflops=peak,

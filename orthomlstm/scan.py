@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from .newton_schulz import newton_schulz_vjp, ns_kernel, _use_cpp, _SFX
 import orthomlstm.newton_schulz as _ns
-from .mlstm import READS, STABILIZERS, check_choice, check_qkvif, init_state, read_transform
+from .mlstm import READS, STABILIZERS, check_choice, check_qkvif, check_read_args, init_state, read_transform
 
 # %% ../nbs/03_chunked_scan.ipynb #06f7442d
 def decomposition_map(seq_len:int=16, # T
@@ -173,10 +173,11 @@ class _OrthoRead(torch.autograd.Function):
 # %% ../nbs/03_chunked_scan.ipynb #fused002
 _NS_EPS = 1e-6   # the Frobenius-norm clamp `read_transform` uses (`newton_schulz`'s default eps)
 
-def _fused_read_ok(read, ns_method, x):
-    "Whether the fused C++ read applies: the cubic NS read on CPU float32/float64, with the kernel allowed and built."
-    return (read == "ns" and ns_method == "cubic" and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-            and _use_cpp("cubic"))
+def _fused_read_ok(read, ns_method, *xs):
+    "Whether the fused C++ read applies: the cubic NS read on CPU tensors of one dtype, float32/float64, with the kernel allowed and built."
+    dt = xs[0].dtype
+    return (read == "ns" and ns_method == "cubic" and dt in (torch.float32, torch.float64)
+            and all(x.device.type == "cpu" and x.dtype == dt for x in xs) and _use_cpp("cubic"))
 
 def _fused_call(which, xs, ns_steps):
     "Run the kernel's `ortho_read_{which}` on contiguous `xs`; returns num (forward) or the six input gradients (backward)."
@@ -229,7 +230,7 @@ def mlstm_chunkwise(q:torch.Tensor, # (B, H, T, d) queries
                     fused:bool=True, # read="ns" (cubic) on CPU: form, orthogonalize and read in one C++ call when available
                    )->tuple: # h (B, H, T, d) and the last state (C, n, m)
     "The mLSTM in chunkwise form: exact boundary states, per-chunk intra/inter reads; returns `(h, (C, n, m))`."
-    check_qkvif(q, k, v, i, f); check_choice("read", read, READS); check_choice("stabilizer", stabilizer, STABILIZERS)
+    check_qkvif(q, k, v, i, f); check_read_args(read, ns_steps, ns_method, eps); check_choice("stabilizer", stabilizer, STABILIZERS)
     for name, x in (("chunk_size", chunk_size), ("sub_chunk", sub_chunk)):
         if isinstance(x, bool) or not isinstance(x, int) or x < 1: raise ValueError(f"{name} must be an int >= 1, got {x!r}")
     B, H, T, d = q.shape
@@ -245,7 +246,7 @@ def mlstm_chunkwise(q:torch.Tensor, # (B, H, T, d) queries
     S = (q @ k.mT) * W                                             # intra-chunk "attention" scores
     qn = S.sum(-1) + a * (q * n0[:, :, :, None]).sum(-1)           # q_t^T n_t
     if read == "plain": num = S @ v + a[..., None] * (q @ C0)
-    elif fused and (checkpoint or not torch.is_grad_enabled()) and _fused_read_ok(read, ns_method, q):
+    elif fused and (checkpoint or not torch.is_grad_enabled()) and _fused_read_ok(read, ns_method, W, a, C0, q, k, v):
         num = _FusedOrthoRead.apply(W, a, C0, q, k, v, ns_steps)
     else:
         if not torch.is_grad_enabled(): fn = lambda *xs: _ortho_numerator(*xs, read, ns_steps, ns_method)
