@@ -109,6 +109,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'orthomlstm/newton_schulz.py'),
                                           'orthomlstm.newton_schulz._fast_forward': ( 'newton_schulz.html#_fast_forward',
                                                                                       'orthomlstm/newton_schulz.py'),
+                                          'orthomlstm.newton_schulz._fast_vjp': ( 'newton_schulz.html#_fast_vjp',
+                                                                                  'orthomlstm/newton_schulz.py'),
                                           'orthomlstm.newton_schulz._gram_fraction': ( 'newton_schulz.html#_gram_fraction',
                                                                                        'orthomlstm/newton_schulz.py'),
                                           'orthomlstm.newton_schulz._iterate_block': ( 'newton_schulz.html#_iterate_block',

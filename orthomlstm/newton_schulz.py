@@ -792,6 +792,18 @@ def _fast_forward(X, steps, eps, method, nb=None):
     else: _ns_forward(Xv, s, steps, NS_COEFFS[method], nb or NB_FWD, out)
     return Y, r
 
+def _fast_vjp(X, G, r, steps, eps, method, want_y=False):
+    "Fast VJP of `newton_schulz` at `G` (C++ kernel or blocked torch) for CPU float32/float64 `X` with Frobenius norms `r`; returns (Y if `want_y` else None, dX)."
+    Xv, wide = _tall_view(X)
+    tall = lambda t: t.view(-1, *X.shape[-2:]).mT if wide else t.view(-1, *X.shape[-2:])
+    Gt = G.reshape(-1, *X.shape[-2:]); Gt = Gt.mT if wide else Gt
+    dX = torch.empty(X.shape, dtype=X.dtype)
+    Y = torch.empty(X.shape, dtype=X.dtype) if want_y else None
+    s, yout = _ns_scale(r, eps, method), (None if Y is None else tall(Y))
+    if _use_cpp(method): _cpp_vjp(Xv, Gt, r, s, eps, steps, tall(dX), yout)
+    else: _ns_backward(Xv, Gt, r, s, eps, steps, NS_COEFFS[method], method, NB_BWD, tall(dX), yout)
+    return Y, dX
+
 class _NewtonSchulzFast(torch.autograd.Function):
     "Fast Newton–Schulz with a recomputing backward (saves only X and its norms)."
     @staticmethod
@@ -806,14 +818,7 @@ class _NewtonSchulzFast(torch.autograd.Function):
     def backward(ctx, G):
         X, r = ctx.saved_tensors
         steps, eps, method = ctx.cfg
-        Xv, wide = _tall_view(X)
-        Gv = G.reshape(-1, *X.shape[-2:])
-        dX = torch.empty(X.shape, dtype=X.dtype)
-        dXv = dX.view(-1, *X.shape[-2:])
-        Gt, out, s = (Gv.mT if wide else Gv), (dXv.mT if wide else dXv), _ns_scale(r, eps, method)
-        if _use_cpp(method): _cpp_vjp(Xv, Gt, r, s, eps, steps, out)
-        else: _ns_backward(Xv, Gt, r, s, eps, steps, NS_COEFFS[method], method, NB_BWD, out)
-        return dX, None, None, None
+        return _fast_vjp(X, G, r, steps, eps, method)[1], None, None, None
 
 # %% ../nbs/01_newton_schulz.ipynb #001fbd23
 def newton_schulz(X:torch.Tensor, # (..., m, n) matrices; any leading batch dims
@@ -850,14 +855,8 @@ def newton_schulz_vjp(X:torch.Tensor, # (..., m, n) matrices
             dX, = torch.autograd.grad(Y, Xd, G.to(Y.dtype))
         return Y.detach(), dX
     Xc = (X if dt in (torch.float32, torch.float64) else X.float()).detach()
-    Xv, wide = _tall_view(Xc)
-    r = torch.linalg.vector_norm(Xv, dim=(-2, -1))
-    Gv = G.detach().to(Xc.dtype).reshape(-1, *X.shape[-2:])
-    Y, dX = torch.empty(X.shape, dtype=Xc.dtype), torch.empty(X.shape, dtype=Xc.dtype)
-    Yv, dXv = Y.view(-1, *X.shape[-2:]), dX.view(-1, *X.shape[-2:])
-    Gt, out, yout, s = (Gv.mT if wide else Gv), (dXv.mT if wide else dXv), (Yv.mT if wide else Yv), _ns_scale(r, eps, method)
-    if _use_cpp(method): _cpp_vjp(Xv, Gt, r, s, eps, steps, out, yout)
-    else: _ns_backward(Xv, Gt, r, s, eps, steps, NS_COEFFS[method], method, NB_BWD, out, yout)
+    r = torch.linalg.vector_norm(_tall_view(Xc)[0], dim=(-2, -1))
+    Y, dX = _fast_vjp(Xc, G.detach().to(Xc.dtype), r, steps, eps, method, want_y=True)
     return Y.to(dt), dX.to(dt)
 
 
