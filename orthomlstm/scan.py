@@ -11,7 +11,8 @@ import collections, contextlib, math, time
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
-from .newton_schulz import newton_schulz_vjp, ns_kernel, _use_cpp, _SFX
+from .kernels import ns_kernel
+from .newton_schulz import newton_schulz_vjp, uses_kernel
 import orthomlstm.newton_schulz as _ns
 from .mlstm import READS, STABILIZERS, check_choice, check_qkvif, check_read_args, init_state, read_transform
 
@@ -174,21 +175,10 @@ class _OrthoRead(torch.autograd.Function):
 _NS_EPS = 1e-6   # the Frobenius-norm clamp `read_transform` uses (`newton_schulz`'s default eps)
 
 def _fused_read_ok(read, ns_method, *xs):
-    "Whether the fused C++ read applies: the cubic NS read on CPU tensors of one dtype, float32/float64, with the kernel allowed and built."
+    "Whether the fused C++ read applies: the cubic NS read on CPU tensors of one dtype, float32/float64, on the kernel path."
     dt = xs[0].dtype
     return (read == "ns" and ns_method == "cubic" and dt in (torch.float32, torch.float64)
-            and all(x.device.type == "cpu" and x.dtype == dt for x in xs) and _use_cpp("cubic"))
-
-def _fused_call(which, xs, ns_steps):
-    "Run the kernel's `ortho_read_{which}` on contiguous `xs`; returns num (forward) or the six input gradients (backward)."
-    W, q = xs[0], xs[3]
-    sl, d = W.shape[-1], q.shape[-1]
-    outs = [torch.empty_like(q)] if which == "forward" else [torch.empty_like(x) for x in xs[:6]]
-    fn = getattr(ns_kernel(), f"ortho_read_{which}_{_SFX[q.dtype]}")
-    with _rf("fused"):
-        fn(*[x.data_ptr() for x in xs], *[o.data_ptr() for o in outs], W.numel() // (sl * sl), sl, d, ns_steps, _NS_EPS,
-           _ns.NS_THREADS or torch.get_num_threads())
-    return outs[0] if which == "forward" else outs
+            and all(x.device.type == "cpu" and x.dtype == dt for x in xs) and uses_kernel("cubic"))
 
 class _FusedOrthoRead(torch.autograd.Function):
     "`q_t^T NS(C_t)` of every sub-chunk in one C++ call (form, orthogonalize, read in cache); saves only the inputs."
@@ -196,12 +186,15 @@ class _FusedOrthoRead(torch.autograd.Function):
     def forward(ctx, W, a, C0, q, k, v, ns_steps):
         xs = [x.contiguous() for x in (W, a, C0, q, k, v)]
         ctx.save_for_backward(*xs); ctx.ns_steps = ns_steps
-        return _fused_call("forward", xs, ns_steps)
+        with _rf("fused"): return ns_kernel().ortho_read_forward(*xs, ns_steps, _NS_EPS, _ns.NS_THREADS)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dnum):
-        return (*_fused_call("backward", [*ctx.saved_tensors, dnum.contiguous()], ctx.ns_steps), None)
+        with _rf("fused"):
+            grads = ns_kernel().ortho_read_backward(*ctx.saved_tensors, dnum.contiguous(), ctx.ns_steps, _NS_EPS,
+                                                    _ns.NS_THREADS)
+        return (*grads, None)
 
 # %% ../nbs/03_chunked_scan.ipynb #943999c5
 def _sub_chunk_size(L:int, target:int)->int:
