@@ -64,11 +64,12 @@ def cpu_model()->str:
 def supported_marches(flags:set=None, # CPU flags (default: this CPU's)
                       machine:str=None, # platform.machine() (default: this machine's)
                      )->list: # build targets this CPU can run, lowest first, "native" last
-    "The `-march` targets a build can use on this CPU: each x86-64 level it supports, then `native`."
+    "The `-march` targets a build can use on this CPU: the x86-64 baseline and each level it supports, then `native`."
     flags = cpu_flags() if flags is None else flags
     machine = (machine or platform.machine()).lower()
     out, have = [], set()
     if machine in ("x86_64", "amd64"):
+        out.append("x86-64")                           # the baseline every x86-64 CPU runs (SSE2: the generic tile)
         for level, need in X86_LEVELS.items():
             have |= need
             if not have <= flags: break
@@ -78,8 +79,8 @@ def supported_marches(flags:set=None, # CPU flags (default: this CPU's)
 def isa_level(flags:set=None, machine:str=None)->str:
     "The highest x86-64 level this CPU supports (`x86-64-v1` if none), or the machine name elsewhere."
     m = supported_marches(flags, machine)
-    return m[-2] if len(m) > 1 else ("x86-64-v1" if (machine or platform.machine()).lower() in ("x86_64", "amd64")
-                                     else (machine or platform.machine()).lower())
+    if len(m) == 1: return (machine or platform.machine()).lower()
+    return "x86-64-v1" if m[-2] == "x86-64" else m[-2]
 
 def kernel_march()->str:
     "The build target: `$ORTHOMLSTM_MARCH`, else `native`."
