@@ -24,6 +24,7 @@ from .newton_schulz import (newton_schulz, newton_schulz_reference, use_ns_backe
 from .mlstm import mlstm_parallel, mLSTMLayer
 from .scan import mlstm_chunkwise, scan_timers
 from .train import TrainConfig, make_batches, make_model
+from .layer import step_cost, stream_peak_memory
 
 # %% ../nbs/06_bench.ipynb #fa824084
 def gemm_gflops(n:int=4096, # matrix size
@@ -345,7 +346,7 @@ def bench_train_step(vocab_size:int=80, seq_len:int=512, batch_size:int=16, dim:
     return r
 
 # %% ../nbs/06_bench.ipynb #a835a1a0
-SECTIONS = ("gemm", "paper", "memory", "kernels", "scaling", "ns", "train")
+SECTIONS = ("gemm", "paper", "memory", "kernels", "scaling", "ns", "train", "layer")
 BENCH_DIR = Path("data") / "bench"   # one record per kind of machine: data/bench/<machine_tag>.json
 
 def _print_table(title, rows):
@@ -393,13 +394,18 @@ def run_bench(sections:tuple=SECTIONS, # which sections to run
     if "train" in sections:
         kw = dict(vocab_size=24, seq_len=32, batch_size=2, dim=16, repeats=1) if quick else dict(repeats=repeats)
         res["train"] = bench_train_step(**kw); show("(f) the study's ortho training step", res["train"])
+    if "layer" in sections:
+        kw = dict(tokens_seen=(64, 256), steps=5, repeats=1) if quick else {}
+        mk = dict(seq_len=1024, chunk=256) if quick else {}
+        res["layer"] = dict(step=step_cost(**kw), stream=stream_peak_memory(**mk))
+        show("(g) OrthoMLSTM: step cost after tokens seen; streaming memory", {**res["layer"]["step"], **res["layer"]["stream"]})
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(res, indent=1, default=float) + "\n")
     return res
 
 @call_parse
-def bench_cli(sections:str="all", # comma-separated among gemm,paper,memory,kernels,scaling,ns,train (or "all")
+def bench_cli(sections:str="all", # comma-separated among gemm,paper,memory,kernels,scaling,ns,train,layer (or "all")
               quick:bool=False, # tiny sizes: a smoke test of a few seconds
               repeats:int=3, # timing repeats (best kept)
               out:str="auto", # JSON file for the results ("auto": data/bench/<machine>.json; "" or --quick: none)

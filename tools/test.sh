@@ -2,15 +2,17 @@
 # The whole test suite (the README's test command runs this inside the project venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== 1/4 nbdev-export leaves orthomlstm/ unchanged"
+echo "== 1/5 nbdev-export leaves orthomlstm/ unchanged"
 nbdev-export
 if [ -n "$(git status --porcelain -- orthomlstm)" ]; then
   git status --porcelain -- orthomlstm; git --no-pager diff --stat -- orthomlstm
   echo "orthomlstm/ is out of sync with nbs/: run nbdev-export and commit"; exit 1
 fi
-echo "== 2/4 README.md in sync with nbs/index.ipynb"
+echo "== 2/5 README.md in sync with nbs/index.ipynb"
 python tools/readme.py --check
-echo "== 3/4 nbdev-test"
+echo "== 3/5 nbdev-test"
 nbdev-test --n-workers 1 --timing
-echo "== 4/4 pytest --nbval nbs/"
+echo "== 4/5 pytest --nbval nbs/"
 python -m pytest --nbval nbs/ -p no:cacheprovider -q
+echo "== 5/5 every figure regenerates byte for byte from data/"
+orthomlstm figures --check
