@@ -17,8 +17,7 @@ import torch.nn.functional as F
 import pandas as pd
 from fastcore.script import call_parse
 import orthomlstm.mlstm as _mlstm
-from .kernels import (interleaved_times, ns_kernel, cpu_model, isa_level, kernel_march, build_flags, _cxx,
-                                 supported_marches)
+from .kernels import interleaved_times, ns_kernel, cpu_model, isa_level, kernel_march, build_flags, _cxx
 from .newton_schulz import (newton_schulz, newton_schulz_reference, use_ns_backend, ns_backend_choice,
                                       uses_kernel)
 from .mlstm import mlstm_parallel, mLSTMLayer

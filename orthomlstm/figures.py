@@ -9,7 +9,7 @@ __all__ = ['REPLICATION', 'STUDY', 'OURS', 'ARM_NAMES', 'COLUMNS', 'REPLICATION_
            'results_table', 'write_figures', 'check_figures', 'figures_cli']
 
 # %% ../nbs/08_figures.ipynb #figs003
-import hashlib, json, math, os, re, shutil, tempfile
+import json, math, re, tempfile
 from pathlib import Path
 import numpy as np
 import pandas as pd

@@ -8,8 +8,7 @@ __all__ = ['NS_METHODS', 'NS_COEFFS', 'NB_FWD', 'NB_BWD', 'NS_THREADS', 'NS_BACK
            'time_ns_paths', 'ns_backend_choice', 'uses_kernel', 'newton_schulz', 'newton_schulz_vjp']
 
 # %% ../nbs/01_newton_schulz.ipynb #dde705a1
-import contextlib, json, logging, math, os, threading, time
-from pathlib import Path
+import contextlib, json, logging, math, os, threading
 import torch
 from torch.autograd.function import once_differentiable
 from .kernels import ns_kernel, interleaved_times, empty
