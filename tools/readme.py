@@ -1,16 +1,19 @@
 """Render README.md from nbs/index.ipynb offline (quarto cannot be installed here).
 
 `python tools/readme.py` writes README.md; `python tools/readme.py --check` exits 1 if it is stale.
-Cells marked `#| hide` are dropped and nbdev `#|` directive lines are stripped, as nbdev-readme does.
+Cells marked `#| hide` are dropped, cells marked `#| echo: false` keep only their outputs, and nbdev `#|` directive
+lines are stripped, as nbdev-readme does.
 """
 import re, sys
 from pathlib import Path
 
 import nbformat
 from nbconvert import MarkdownExporter
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 _DIRECTIVE = re.compile(r"^\s*#\s*\|.*$\n?", re.MULTILINE)
+_NO_ECHO = re.compile(r"^\s*#\s*\|\s*echo:\s*false\b", re.MULTILINE)
 
 
 def render() -> str:
@@ -18,11 +21,14 @@ def render() -> str:
     cells = []
     for c in nb.cells:
         if c.cell_type == "code" and re.search(r"^\s*#\s*\|\s*hide\b", c.source, re.MULTILINE): continue
+        if c.cell_type == "code" and _NO_ECHO.search(c.source): c.metadata["tags"] = ["remove_input"]
         if c.cell_type == "code": c.source = _DIRECTIVE.sub("", c.source)
         cells.append(c)
     nb.cells = cells
     nb.metadata["language_info"] = {"name": "python"}  # nbdev-clean strips it; it tags code blocks
-    body, _ = MarkdownExporter().from_notebook_node(nb)
+    cfg = Config()
+    cfg.TagRemovePreprocessor.enabled, cfg.TagRemovePreprocessor.remove_input_tags = True, {"remove_input"}
+    body, _ = MarkdownExporter(config=cfg).from_notebook_node(nb)
     return re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
 
 
