@@ -11,6 +11,7 @@ __all__ = ['NS_METHODS', 'NS_COEFFS', 'NB_FWD', 'NB_BWD', 'NS_THREADS', 'NS_BACK
 import contextlib, json, logging, math, os, threading
 import torch
 from torch.autograd.function import once_differentiable
+from .checks import check_choice, check_int, check_number, need
 from .kernels import ns_kernel, interleaved_times, empty
 
 # %% ../nbs/01_newton_schulz.ipynb #33682cfa
@@ -19,15 +20,10 @@ NS_COEFFS = {"cubic": (1.5, -0.5, 0.0), "quintic": (3.4445, -4.7750, 2.0315)}  #
 
 def _check_ns_args(X, steps, eps, method):
     "Raise `ValueError` naming the offending argument and its allowed range."
-    if not isinstance(X, torch.Tensor) or X.ndim < 2:
-        raise ValueError(f"X must be a torch.Tensor with ndim >= 2 (..., m, n), got {getattr(X, 'shape', type(X).__name__)}")
-    if not X.is_floating_point():
-        raise ValueError(f"X must have a floating dtype (float32, float64, bfloat16, float16), got {X.dtype}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < math.inf:
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    if method not in NS_METHODS: raise ValueError(f"method must be one of {NS_METHODS}, got {method!r}")
+    need(isinstance(X, torch.Tensor) and X.ndim >= 2, "X", "a torch.Tensor with ndim >= 2 (..., m, n)",
+         getattr(X, "shape", type(X)))
+    need(X.is_floating_point(), "X", "of a floating dtype (float32, float64, bfloat16, float16)", X.dtype)
+    check_int("steps", steps, 0); check_number("eps", eps, 0, strict=True); check_choice("method", method, NS_METHODS)
 
 # %% ../nbs/01_newton_schulz.ipynb #3f653390
 def newton_schulz_reference(X:torch.Tensor, # (..., m, n) matrices
@@ -119,19 +115,24 @@ def plot_transfer(path="figures/ns_transfer.png", # output PNG
     cmap = plt.get_cmap("viridis")
     for i, k in enumerate(steps):
         lw = 2.4 if k == 5 else 1.2
-        ax.plot(sig, ns_transfer(sig, k, "cubic"), color=cmap(i / max(1, len(steps) - 1)), lw=lw, label=f"cubic, k={k}" + (" (study)" if k == 5 else ""))
+        ax.plot(sig, ns_transfer(sig, k, "cubic"), color=cmap(i / max(1, len(steps) - 1)), lw=lw,
+                label=f"cubic, k={k}" + (" (study)" if k == 5 else ""))
     ax.plot(sig, ns_transfer(sig, 5, "quintic"), color="tab:red", lw=1.6, ls="--", label="quintic (Muon), k=5")
     ax.plot(sig, ns_transfer(sig, 5, "polar"), color="k", lw=1.2, ls=":", label="polar $UV^T$")
     ax.plot(sig, sig, color="0.6", lw=0.8, label="identity (k=0)")
-    ax.set(xscale="log", xlabel=r"normalised singular value $\sigma = s_i/\|X\|_F$", ylabel=r"$p_k(\sigma)$", ylim=(0, 1.25),
+    ax.set(xscale="log", xlabel=r"normalised singular value $\sigma = s_i/\|X\|_F$", ylabel=r"$p_k(\sigma)$",
+           ylim=(0, 1.25),
            title="transfer function after k steps")
-    ax.axvline(48 ** -0.5, color="0.8", lw=0.8); ax.text(48 ** -0.5 * 1.05, 0.02, r"$1/\sqrt{48}$", color="0.5", fontsize=8)
+    ax.axvline(48 ** -0.5, color="0.8", lw=0.8)
+    ax.text(48 ** -0.5 * 1.05, 0.02, r"$1/\sqrt{48}$", color="0.5", fontsize=8)
     ax.legend(fontsize=7, loc="upper left")
     for i, k in enumerate(steps):   # gain p_k(sigma)/sigma: how much a direction is amplified
-        ax2.plot(sig, ns_transfer(sig, k, "cubic") / sig, color=cmap(i / max(1, len(steps) - 1)), lw=2.4 if k == 5 else 1.2)
+        ax2.plot(sig, ns_transfer(sig, k, "cubic") / sig, color=cmap(i / max(1, len(steps) - 1)),
+                 lw=2.4 if k == 5 else 1.2)
     ax2.plot(sig, ns_transfer(sig, 5, "quintic") / sig, color="tab:red", lw=1.6, ls="--")
     ax2.plot(sig, 1 / sig, color="k", lw=1.2, ls=":")
-    ax2.set(xscale="log", yscale="log", xlabel=r"$\sigma$", ylabel=r"gain $p_k(\sigma)/\sigma$", title="amplification of weak directions")
+    ax2.set(xscale="log", yscale="log", xlabel=r"$\sigma$", ylabel=r"gain $p_k(\sigma)/\sigma$",
+            title="amplification of weak directions")
     fig.tight_layout()
     return _savefig(fig, path)
 
@@ -144,8 +145,7 @@ def memory_demo(n:int=8, # number of stored associations
                )->"pd.DataFrame": # one row per association
     "Readout norm and cosine to the stored value for C = sum_i w_i v_i k_i^T, raw vs after each method."
     import pandas as pd
-    if not 1 <= n <= d: raise ValueError(f"n must be in [1, d={d}], got {n}")
-    if not 0 < min_strength <= 1: raise ValueError(f"min_strength must be in (0, 1], got {min_strength}")
+    need(1 <= n <= d, "n", f"in [1, d={d}]", n); need(0 < min_strength <= 1, "min_strength", "in (0, 1]", min_strength)
     g = torch.Generator().manual_seed(seed)
     w = min_strength ** (torch.arange(n, dtype=torch.float64) / max(1, n - 1))
     K = torch.randn(n, d, generator=g, dtype=torch.float64); K = K / K.norm(dim=1, keepdim=True)
@@ -186,7 +186,7 @@ def _reset_pool(): global _POOL; _POOL = None
 if hasattr(os, "register_at_fork"): os.register_at_fork(after_in_child=_reset_pool)
 
 def _run_blocks(work, N, nb):
-    "Call `work(next_block)` on up to NS_THREADS single-threaded workers that pull blocks of <= `nb` from a shared queue."
+    "Call `work(next_block)` on up to NS_THREADS single-threaded workers pulling blocks of <= `nb` from one queue."
     nw = max(1, min(NS_THREADS or torch.get_num_threads(), N))
     nb = max(1, min(nb, -(-N // 2)))                   # small batches: two blocks (independent of the thread count)
     it, lock = iter(_blocks(N, nb)), threading.Lock()
@@ -204,7 +204,7 @@ def _run_blocks(work, N, nb):
 
 # %% ../nbs/01_newton_schulz.ipynb #53cbc5a1
 def _iterate_block(Z, T, A, B, steps, coeffs):
-    "Run `steps` iterations on block `Z` (ping-pong with `T`, Gram in `A`, quintic poly in `B`); return the result buffer."
+    "Run `steps` iterations on block `Z` (ping-pong with `T`, Gram in `A`, quintic poly in `B`); return the result."
     a, b, c = coeffs
     for _ in range(steps):
         torch.bmm(Z.mT, Z, out=A)                                    # A = Z^T Z
@@ -234,10 +234,10 @@ def _ns_forward(Xv, s, steps, coeffs, nb, out):
 
 # %% ../nbs/01_newton_schulz.ipynb #2ab05b71
 def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out, yout=None):
-    "Blocked VJP on tall `Xv`: replays each block's iterates, back-propagates `Gv` through them, writes dX to `out` (and the NS output to `yout`, if given)."
+    "Blocked VJP on tall `Xv`: replay each block's iterates, back-propagate `Gv`, write dX to `out` (and Y to `yout`)."
     N, m, n = Xv.shape
     a, b, c = coeffs
-    if method == "cubic": w = torch.where(r > eps, s, 0)                   # weight of the radial term (0 below the clamp)
+    if method == "cubic": w = torch.where(r > eps, s, 0)   # weight of the radial term (0 below the clamp)
     else: w = torch.where(r > 0, 1 / torch.where(r > 0, r, 1), 0)
     def work(next_block):
         Zs = Xv.new_empty(steps + 1, nb, m, n)              # iterates X_0..X_{steps-1} of the block
@@ -253,7 +253,7 @@ def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out, yout=None):
                 Zt, At = Zs[t, :k], As[t, :k]
                 torch.bmm(Zt.mT, Zt, out=At)
                 if c: torch.baddbmm(At, At, At, beta=b, alpha=c, out=Bs[t, :k])
-                if t < steps - 1 or yout is not None:         # next iterate (after the last step: the output, if asked for)
+                if t < steps - 1 or yout is not None:   # next iterate (after the last step: the output, if asked for)
                     nxt = Zs[t + 1, :k] if t < steps - 1 else W[0][:k]
                     if c: torch.baddbmm(Zt, Zt, Bs[t, :k], beta=a, out=nxt)
                     else: torch.baddbmm(Zt, Zt, At, beta=a, alpha=b, out=nxt)
@@ -284,18 +284,19 @@ def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out, yout=None):
     return out
 
 # %% ../nbs/01_newton_schulz.ipynb #cppk0003
-NS_BACKENDS = ("auto", "cpp", "torch")
-NS_BACKEND = os.environ.get("ORTHOMLSTM_NS_BACKEND", "auto")   # "auto" | "cpp" | "torch", see above
+NS_BACKENDS = ("auto", "cpp", "torch", "plain")
+NS_BACKEND = os.environ.get("ORTHOMLSTM_NS_BACKEND", "auto")   # one of `NS_BACKENDS`, see above
 log = logging.getLogger("orthomlstm")
 _CHOICES = {}   # (build, threads) -> the measured choice
 
 @contextlib.contextmanager
-def use_ns_backend(backend:str): # "auto" | "cpp" | "torch"
-    "Context manager: run `newton_schulz` / `newton_schulz_vjp` on `backend` inside the block."
+def use_ns_backend(ns_backend:str): # "auto" | "cpp" | "torch" | "plain"
+    "Context manager: run `newton_schulz` / `newton_schulz_vjp` on `ns_backend` inside the block."
     global NS_BACKEND
-    if backend not in NS_BACKENDS: raise ValueError(f"backend must be one of {NS_BACKENDS}, got {backend!r}")
-    if backend == "cpp" and ns_kernel() is None: raise RuntimeError("backend 'cpp' requested but the C++ kernel could not be built")
-    old, NS_BACKEND = NS_BACKEND, backend
+    check_choice("ns_backend", ns_backend, NS_BACKENDS)
+    if ns_backend == "cpp" and ns_kernel() is None:
+        raise RuntimeError("ns_backend 'cpp' requested but the C++ kernel could not be built")
+    old, NS_BACKEND = NS_BACKEND, ns_backend
     try: yield
     finally: NS_BACKEND = old
 
@@ -304,7 +305,7 @@ def time_ns_paths(n:int=512, # matrices
                   steps:int=5, # Newton–Schulz steps
                   repeats:int=3, # timing rounds (best kept)
                  )->dict: # GFLOP/s (counted 12 d^3 per step) of forward + VJP on each available path
-    "Time forward + VJP of the cubic iteration on the C++ kernel and on the blocked torch path, round-robin, same inputs."
+    "Time forward + VJP of the cubic iteration on the C++ kernel and the blocked torch path, round-robin, same inputs."
     g = torch.Generator().manual_seed(0)
     X, G = torch.randn(n, d, d, generator=g), torch.randn(n, d, d, generator=g)
     r = torch.linalg.vector_norm(X, dim=(-2, -1)); s = _ns_scale(r, 1e-6, "cubic"); w = torch.where(r > 1e-6, s, 0)
@@ -312,7 +313,8 @@ def time_ns_paths(n:int=512, # matrices
     paths = {"torch": lambda: (_ns_forward(X, s, steps, coeffs, NB_FWD, out),
                                _ns_backward(X, G, r, s, 1e-6, steps, coeffs, "cubic", NB_BWD, out))}
     if k is not None:
-        paths["cpp"] = lambda: (k.ns_forward(X, s, steps, NS_THREADS, out=out), k.ns_vjp(X, G, s, w, steps, NS_THREADS, out=out))
+        paths["cpp"] = lambda: (k.ns_forward(X, s, steps, NS_THREADS, out=out),
+                                k.ns_vjp(X, G, s, w, steps, NS_THREADS, out=out))
     t = interleaved_times(paths, repeats)
     return {f"{p}_gflops": 12 * steps * n * d ** 3 / t[p] / 1e9 for p in paths}
 
@@ -329,7 +331,8 @@ def ns_backend_choice(refresh:bool=False, # measure again even if a choice is ca
         except ValueError: rec = None
     if rec is None:
         rates = time_ns_paths()
-        rec = dict(choice="cpp" if rates["cpp_gflops"] >= rates["torch_gflops"] else "torch", **rates, threads=nt, isa=k.isa)
+        rec = dict(choice="cpp" if rates["cpp_gflops"] >= rates["torch_gflops"] else "torch", **rates, threads=nt,
+                   isa=k.isa)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp"); tmp.write_text(json.dumps(rec)); os.replace(tmp, path)
     log.info("Newton-Schulz path %r: C++ kernel (%s) %.0f GFLOP/s, blocked torch %.0f GFLOP/s, %d threads",
              rec["choice"], rec["isa"], rec["cpp_gflops"], rec["torch_gflops"], nt)
@@ -338,8 +341,8 @@ def ns_backend_choice(refresh:bool=False, # measure again even if a choice is ca
 
 def uses_kernel(method):
     "Whether this call runs on the C++ kernel (cubic only; the caller has checked device and dtype)."
-    if NS_BACKEND not in NS_BACKENDS: raise ValueError(f"NS_BACKEND must be one of {NS_BACKENDS}, got {NS_BACKEND!r}")
-    if method != "cubic" or NS_BACKEND == "torch": return False
+    check_choice("NS_BACKEND", NS_BACKEND, NS_BACKENDS)
+    if method != "cubic" or NS_BACKEND in ("torch", "plain"): return False
     if ns_kernel() is None:
         if NS_BACKEND == "cpp": raise RuntimeError("NS_BACKEND='cpp' but the C++ kernel could not be built")
         return False
@@ -370,19 +373,19 @@ def _tall_view(X):
     Xv = X.reshape(-1, m, n)
     return (Xv.mT, True) if m < n else (Xv, False)
 
-def _fast_forward(X, steps, eps, method, nb=None):
-    "Fast forward of `newton_schulz` (C++ kernel or blocked torch) on a CPU float32/float64 tensor; returns (Y, Frobenius norms)."
+def _fast_forward(X, steps, eps, method):
+    "Fast forward of `newton_schulz` (C++ kernel or blocked torch) on CPU float32/float64; returns (Y, norms)."
     Xv, wide = _tall_view(X)
     r = torch.linalg.vector_norm(Xv, dim=(-2, -1))
     Y = empty(X.shape, X.dtype)
     Yv = Y.view(-1, *X.shape[-2:])
     s, out = _ns_scale(r, eps, method), (Yv.mT if wide else Yv)
     if uses_kernel(method): _cpp_forward(Xv, s, steps, out)
-    else: _ns_forward(Xv, s, steps, NS_COEFFS[method], nb or NB_FWD, out)
+    else: _ns_forward(Xv, s, steps, NS_COEFFS[method], NB_FWD, out)
     return Y, r
 
 def _fast_vjp(X, G, r, steps, eps, method, want_y=False):
-    "Fast VJP of `newton_schulz` at `G` (C++ kernel or blocked torch) for CPU float32/float64 `X` with Frobenius norms `r`; returns (Y if `want_y` else None, dX)."
+    "Fast VJP of `newton_schulz` at `G` (C++ kernel or blocked torch) for CPU float32/float64 `X` with norms `r`."
     Xv, wide = _tall_view(X)
     tall = lambda t: t.view(-1, *X.shape[-2:]).mT if wide else t.view(-1, *X.shape[-2:])
     Gt = G.reshape(-1, *X.shape[-2:]); Gt = Gt.mT if wide else Gt
@@ -415,10 +418,11 @@ def newton_schulz(X:torch.Tensor, # (..., m, n) matrices; any leading batch dims
                   eps:float=1e-6, # lower clamp (cubic) / additive guard (quintic) of the Frobenius norm
                   method:str="cubic", # "cubic" (the study's) | "quintic" (Muon's) | "polar" (exact U V^T)
                  )->torch.Tensor: # same shape and dtype as `X`, singular values mapped by `ns_transfer`
-    "Orthogonalize the last two dims of `X` by `steps` Newton–Schulz iterations (fast blocked CPU path, differentiable)."
+    "Orthogonalize the last two dims of `X` by `steps` Newton–Schulz iterations (fast CPU paths, differentiable)."
     _check_ns_args(X, steps, eps, method)
     if method == "polar": return polar_factor(X)
-    if X.device.type != "cpu" or X.numel() == 0: return newton_schulz_reference(X, steps, eps, method)
+    if NS_BACKEND == "plain" or X.device.type != "cpu" or X.numel() == 0:
+        return newton_schulz_reference(X, steps, eps, method)
     dt = X.dtype
     Xc = X if dt in (torch.float32, torch.float64) else X.float()
     if torch.is_grad_enabled() and Xc.requires_grad: Y = _NewtonSchulzFast.apply(Xc, steps, eps, method)
@@ -434,10 +438,10 @@ def newton_schulz_vjp(X:torch.Tensor, # (..., m, n) matrices
                      )->tuple: # (Y, dX): `newton_schulz(X, ...)` and its VJP at `G`, both shaped and typed like `X`
     "Y = newton_schulz(X, ...) and dX = VJP of it at G, computed in one pass (no autograd graph)."
     _check_ns_args(X, steps, eps, method)
-    if not isinstance(G, torch.Tensor) or G.shape != X.shape:
-        raise ValueError(f"G must be a torch.Tensor of X's shape {tuple(X.shape)}, got {getattr(G, 'shape', type(G).__name__)}")
+    need(isinstance(G, torch.Tensor) and G.shape == X.shape, "G", f"a torch.Tensor of X's shape {tuple(X.shape)}",
+         getattr(G, "shape", type(G)))
     dt = X.dtype
-    if method == "polar" or X.device.type != "cpu" or X.numel() == 0:   # via autograd
+    if method == "polar" or NS_BACKEND == "plain" or X.device.type != "cpu" or X.numel() == 0:   # via autograd
         with torch.enable_grad():
             Xd = X.detach().requires_grad_()
             Y = newton_schulz(Xd, steps, eps, method)

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['REGIMES', 'ORTHOMLSTM', 'cell_label', 'check_regime', 'get_regime', 'parse_variants', 'parse_cells', 'parse_seeds',
            'default_out', 'regime_configs', 'pending_runs', 'describe_runs', 'n_evals', 'cost_key', 'measure_cost',
-           'run_seconds', 'projected_wall', 'fmt_duration', 'train_argv', 'ResultsLocked', 'lock_results', 'run_sweep',
-           'sweep_cli']
+           'run_seconds', 'projected_wall', 'fmt_duration', 'project_regime', 'train_argv', 'ResultsLocked',
+           'lock_results', 'run_sweep', 'sweep_cli']
 
 # %% ../nbs/07_reproduce.ipynb #d7534228
 import json, math, os, re, subprocess, sys, tempfile, time
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse, CliError
+from .checks import is_int, need
 from .model import VARIANTS
 from .train import TrainConfig, validate_config, run_key, completed_runs, read_jsonl
 from .train import make_model, make_batches, pick_device, show_progress
@@ -66,11 +67,6 @@ REGIMES = {
 # %% ../nbs/07_reproduce.ipynb #02c87058
 _SET_BY_SWEEP = ("variant", "seed", "out", "threads", "progress", "checkpoint")
 
-def _require(ok:bool, name:str, allowed:str, value):
-    if not ok: raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-def _isint(x)->bool: return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
 def cell_label(cell:dict, # a cell: a dict with `vocab_size` and `seq_len`
               )->str: # e.g. "80x512"
     "A cell's short name, `VOCABxSEQ_LEN`."
@@ -79,29 +75,29 @@ def cell_label(cell:dict, # a cell: a dict with `vocab_size` and `seq_len`
 def check_regime(regime:dict, # a regime: cells, variants, seeds, config, optionally grid, description and name
                 )->dict: # `regime`, unchanged
     "Raise `ValueError` naming the first malformed entry of `regime`; return `regime`."
-    _require(isinstance(regime, dict), "regime", "a dict", regime)
-    need = {"cells", "variants", "seeds", "config"}
-    _require(need <= set(regime) <= need | {"grid", "description", "name"}, "regime",
-             "a dict with keys cells, variants, seeds, config and optionally grid, description, name", sorted(regime))
+    need(isinstance(regime, dict), "regime", "a dict", regime)
+    keys = {"cells", "variants", "seeds", "config"}
+    need(keys <= set(regime) <= keys | {"grid", "description", "name"}, "regime",
+         "a dict with keys cells, variants, seeds, config and optionally grid, description, name", sorted(regime))
     free = set(TrainConfig.__dataclass_fields__) - set(_SET_BY_SWEEP)
     cfg, grid, cells = regime["config"], regime.get("grid", {}), regime["cells"]
-    _require(isinstance(cfg, dict) and set(cfg) <= free, "config",
-             f"a dict of TrainConfig fields other than {', '.join(_SET_BY_SWEEP)}", cfg)
-    _require(isinstance(grid, dict) and set(grid) <= free and all(isinstance(v, list) and v for v in grid.values()),
-             "grid", "a dict mapping TrainConfig fields to non-empty lists of values", grid)
-    _require(isinstance(cells, list) and cells and
-             all(isinstance(c, dict) and {"vocab_size", "seq_len"} <= set(c) <= free for c in cells),
-             "cells", "a non-empty list of dicts of TrainConfig fields with vocab_size and seq_len", cells)
+    need(isinstance(cfg, dict) and set(cfg) <= free, "config",
+         f"a dict of TrainConfig fields other than {', '.join(_SET_BY_SWEEP)}", cfg)
+    need(isinstance(grid, dict) and set(grid) <= free and all(isinstance(v, list) and v for v in grid.values()),
+         "grid", "a dict mapping TrainConfig fields to non-empty lists of values", grid)
+    need(isinstance(cells, list) and cells and
+         all(isinstance(c, dict) and {"vocab_size", "seq_len"} <= set(c) <= free for c in cells),
+         "cells", "a non-empty list of dicts of TrainConfig fields with vocab_size and seq_len", cells)
     labels = [cell_label(c) for c in cells]
-    _require(len(set(labels)) == len(labels), "cells", "distinct vocab_size x seq_len pairs", labels)
+    need(len(set(labels)) == len(labels), "cells", "distinct vocab_size x seq_len pairs", labels)
     in_cells = set().union(*map(set, cells))
     twice = (set(cfg) & set(grid)) | (set(cfg) & in_cells) | (set(grid) & in_cells)
-    _require(not twice, "regime", "free of fields set in more than one of config, grid and cells", sorted(twice))
+    need(not twice, "regime", "free of fields set in more than one of config, grid and cells", sorted(twice))
     vs, ss = regime["variants"], regime["seeds"]
-    _require(isinstance(vs, list) and vs and all(v in VARIANTS for v in vs), "variants",
-             f"a non-empty list of {', '.join(VARIANTS)}", vs)
-    _require(isinstance(ss, list) and ss and all(_isint(s) and s >= 0 for s in ss), "seeds",
-             "a non-empty list of integers >= 0", ss)
+    need(isinstance(vs, list) and vs and all(v in VARIANTS for v in vs), "variants",
+         f"a non-empty list of {', '.join(VARIANTS)}", vs)
+    need(isinstance(ss, list) and ss and all(is_int(s) and s >= 0 for s in ss), "seeds",
+         "a non-empty list of integers >= 0", ss)
     return regime
 
 def get_regime(regime, # a name in `REGIMES`, the path of a JSON file holding a regime, or a regime dict
@@ -110,7 +106,7 @@ def get_regime(regime, # a name in `REGIMES`, the path of a JSON file holding a 
     if isinstance(regime, dict): return regime.get("name", "custom"), check_regime(regime)
     known = isinstance(regime, (str, Path)) and (str(regime) in REGIMES or
                                                  (str(regime).endswith(".json") and Path(regime).is_file()))
-    _require(known, "regime", f"one of {', '.join(REGIMES)} or a JSON file holding a regime", regime)
+    need(known, "regime", f"one of {', '.join(REGIMES)} or a JSON file holding a regime", regime)
     if str(regime) in REGIMES: return str(regime), check_regime(REGIMES[str(regime)])
     r = check_regime(json.loads(Path(regime).read_text()))
     return r.get("name", Path(regime).stem), r
@@ -118,7 +114,7 @@ def get_regime(regime, # a name in `REGIMES`, the path of a JSON file holding a 
 # %% ../nbs/07_reproduce.ipynb #3c0c8315
 def _items(value, name:str)->list:
     "The items of `value`: a comma-separated string (items stripped) or a list."
-    _require(isinstance(value, (str, list, tuple)), name, "a comma-separated string or a list", value)
+    need(isinstance(value, (str, list, tuple)), name, "a comma-separated string or a list", value)
     return [x.strip() for x in value.split(",")] if isinstance(value, str) else list(value)
 
 def parse_variants(value, # e.g. "baseline,ortho" or ["ortho"]
@@ -126,8 +122,8 @@ def parse_variants(value, # e.g. "baseline,ortho" or ["ortho"]
                   )->list: # the variants in the order given, each once
     "The variants in `value`, each one of `allowed`."
     vs = _items(value, "variants")
-    _require(vs and all(v in allowed for v in vs), "variants",
-             f"a comma-separated list of the regime's variants ({', '.join(allowed)})", value)
+    need(vs and all(v in allowed for v in vs), "variants",
+         f"a comma-separated list of the regime's variants ({', '.join(allowed)})", value)
     return list(dict.fromkeys(vs))
 
 def parse_cells(value, # e.g. "80x512,80x1024" or ["96x768"]
@@ -136,8 +132,8 @@ def parse_cells(value, # e.g. "80x512,80x1024" or ["96x768"]
     "The regime cells named in `value` (`VOCABxSEQ_LEN`)."
     by_label = {cell_label(c): c for c in allowed}
     cs = [c.lower() if isinstance(c, str) else c for c in _items(value, "cells")]
-    _require(cs and all(c in by_label for c in cs), "cells",
-             f"a comma-separated list of the regime's cells ({', '.join(by_label)})", value)
+    need(cs and all(c in by_label for c in cs), "cells",
+         f"a comma-separated list of the regime's cells ({', '.join(by_label)})", value)
     return [by_label[c] for c in dict.fromkeys(cs)]
 
 def parse_seeds(value, # e.g. "0-3", "0,1,2", "0-7,12", or a list of integers
@@ -145,12 +141,12 @@ def parse_seeds(value, # e.g. "0-3", "0,1,2", "0-7,12", or a list of integers
     "The seeds in `value`: integers >= 0 and inclusive ranges `A-B`."
     seeds, ok = [], True
     for x in _items(value, "seeds"):
-        if _isint(x) and x >= 0: seeds.append(int(x)); continue
+        if is_int(x) and x >= 0: seeds.append(int(x)); continue
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", x) if isinstance(x, str) else None
         ok = ok and m is not None and (m[2] is None or int(m[1]) <= int(m[2]))
         if ok: seeds += range(int(m[1]), int(m[2] or m[1]) + 1)
-    _require(ok and seeds, "seeds", "integers >= 0 and ranges A-B with A <= B, separated by commas "
-             "(e.g. 0-3 or 0,1,2)", value)
+    need(ok and seeds, "seeds", "integers >= 0 and ranges A-B with A <= B, separated by commas "
+         "(e.g. 0-3 or 0,1,2)", value)
     return list(dict.fromkeys(seeds))
 
 # %% ../nbs/07_reproduce.ipynb #bcd263f5
@@ -170,7 +166,7 @@ def regime_configs(regime, # a name in `REGIMES`, the path of a JSON file holdin
     vs = list(dict.fromkeys(r["variants"])) if variants is None else parse_variants(variants, r["variants"])
     cs = r["cells"] if cells is None else parse_cells(cells, r["cells"])
     ss = list(dict.fromkeys(r["seeds"])) if seeds is None else parse_seeds(seeds)
-    _require(out is None or (isinstance(out, (str, Path)) and str(out)), "out", "a file path", out)
+    need(out is None or (isinstance(out, (str, Path)) and str(out)), "out", "a file path", out)
     out, grid = default_out(name) if out is None else str(out), r.get("grid", {})
     return [validate_config(TrainConfig(**{**r["config"], **cell, **dict(zip(grid, vals)),
                                            "variant": v, "seed": s, "out": out, "progress": "off"}))
@@ -209,7 +205,7 @@ def cost_key(c:TrainConfig, # a run
             )->tuple: # the fields that set its time per step
     "The fields of `c` that decide its time per training step and per validation batch."
     return (c.variant, c.vocab_size, c.seq_len, c.batch_size, c.dim, c.num_heads, c.ns_steps, c.ns_method,
-            c.backend, c.chunk_size, c.val_batch_size, c.device)
+            c.form, c.chunk_size, c.val_batch_size, c.device)
 
 def measure_cost(c:TrainConfig, # the run to time (its seed, steps and learning rate do not matter)
                  steps:int=3, # training steps timed after one warm-up step
@@ -258,6 +254,20 @@ def fmt_duration(s:float, # seconds
     "`s` seconds in the largest unit that keeps the number readable."
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
+# %% ../nbs/07_reproduce.ipynb #2bb05bdc
+def project_regime(regime="paper", # a name in `REGIMES`, or a regime dict
+                   steps:int=3, # training steps timed per distinct setting
+                  )->dict: # seconds per step of each setting and the projected total
+    "Projected wall-clock of a regime's runs one after another, timed on the device `measure_cost` picks (CUDA first)."
+    configs = regime_configs(regime)
+    costs = {}
+    for c in configs:
+        if cost_key(c) not in costs: costs[cost_key(c)] = measure_cost(c, steps=steps)
+    total = sum(run_seconds(c, costs[cost_key(c)]) for c in configs)
+    rows = [dict(variant=c.variant, vocab_size=c.vocab_size, seq_len=c.seq_len, batch_size=c.batch_size, **costs[k])
+            for k, c in {cost_key(c): c for c in configs}.items()]
+    return dict(runs=len(configs), projected_hours=total / 3600, settings=rows)
+
 # %% ../nbs/07_reproduce.ipynb #99465305
 ORTHOMLSTM = [sys.executable, "-c", "import sys; from orthomlstm.cli import main; sys.exit(main())"]
 
@@ -291,13 +301,13 @@ def lock_results(out:str, # results file (created, with its folder, if missing)
 
 # %% ../nbs/07_reproduce.ipynb #622e60f1
 def _check_run_args(workers, threads, max_hours, measure_steps, progress):
-    _require(_isint(workers) and workers >= 1, "workers", "an integer >= 1", workers)
-    _require(_isint(threads) and threads >= 1, "threads", "an integer >= 1", threads)
-    _require(max_hours is None or (isinstance(max_hours, (int, float)) and not isinstance(max_hours, bool)
+    need(is_int(workers) and workers >= 1, "workers", "an integer >= 1", workers)
+    need(is_int(threads) and threads >= 1, "threads", "an integer >= 1", threads)
+    need(max_hours is None or (isinstance(max_hours, (int, float)) and not isinstance(max_hours, bool)
                                    and math.isfinite(max_hours) and max_hours > 0),
-             "max_hours", "a number of hours > 0 (or None for no limit)", max_hours)
-    _require(_isint(measure_steps) and measure_steps >= 1, "measure_steps", "an integer >= 1", measure_steps)
-    _require(progress in ("auto", "on", "off"), "progress", "one of 'auto', 'on', 'off'", progress)
+         "max_hours", "a number of hours > 0 (or None for no limit)", max_hours)
+    need(is_int(measure_steps) and measure_steps >= 1, "measure_steps", "an integer >= 1", measure_steps)
+    need(progress in ("auto", "on", "off"), "progress", "one of 'auto', 'on', 'off'", progress)
 
 def _launch(c:TrainConfig, threads:int, lock_fd:int):
     "Start `orthomlstm train` for `c` with `threads` threads; return the process and its log file."
@@ -411,7 +421,7 @@ def sweep_cli(regime:str=None, # replication, paper, quick, cpu, or the path of 
               max_hours=max_hours, dry_run=dry_run, progress=progress)
     try:
         _check_run_args(workers, threads, max_hours, 1, progress)
-        _require(regime is not None, "regime", f"one of {', '.join(REGIMES)} or a JSON file holding a regime", regime)
+        need(regime is not None, "regime", f"one of {', '.join(REGIMES)} or a JSON file holding a regime", regime)
         regime_configs(regime, variants, cells, seeds, out)
     except ValueError as e: raise CliError(str(e)) from e        # a usage error: one line, before any work
     try: res = run_sweep(regime, **kw)

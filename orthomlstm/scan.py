@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['decomposition_map', 'plot_decomposition', 'chunk_gates', 'boundary_states', 'chunk_weights', 'chunk_memories',
-           'scan_timers', 'mlstm_chunkwise', 'chunkwise_flops', 'saved_bytes']
+           'scan_timers', 'sub_chunk_size', 'mlstm_chunkwise', 'chunkwise_flops', 'saved_bytes']
 
 # %% ../nbs/03_chunked_scan.ipynb #86f5bd11
 import collections, contextlib, math, time
@@ -14,7 +14,7 @@ from torch.autograd.function import once_differentiable
 from .kernels import ns_kernel
 from .newton_schulz import newton_schulz_vjp, uses_kernel
 import orthomlstm.newton_schulz as _ns
-from .mlstm import READS, STABILIZERS, check_choice, check_qkvif, check_read_args, init_state, read_transform
+from .mlstm import check_int, read_transform, start_state
 
 # %% ../nbs/03_chunked_scan.ipynb #06f7442d
 def decomposition_map(seq_len:int=16, # T
@@ -31,7 +31,7 @@ def plot_decomposition(seq_len:int=16, # T
                        fname=None, # where to save the PNG (None: don't save)
                       ):
     "Draw `decomposition_map` with the chunk grid; return the figure."
-    import matplotlib; import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     M = decomposition_map(seq_len, chunk_size).numpy()
     fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=100)
@@ -39,7 +39,8 @@ def plot_decomposition(seq_len:int=16, # T
     for x in range(chunk_size, seq_len, chunk_size):
         ax.axhline(x - 0.5, color="k", lw=0.8); ax.axvline(x - 0.5, color="k", lw=0.8)
     ax.set_xlabel("key step s"); ax.set_ylabel("query step t")
-    ax.set_title(f"T={seq_len}, L={chunk_size}: red = W (explicit L×L),\nblue = through the chunk-start state", fontsize=9)
+    ax.set_title(f"T={seq_len}, L={chunk_size}: red = W (explicit L×L),\nblue = through the chunk-start state",
+                 fontsize=9)
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=100, metadata={"Software": None})
     return fig
@@ -49,7 +50,7 @@ def chunk_gates(i:torch.Tensor, # (B, H, T) input-gate pre-activations
                 f:torch.Tensor, # (B, H, T) forget-gate pre-activations
                 chunk_size:int, # L, steps per chunk
                )->tuple: # b (B,H,NC,L), i (B,H,NC,L), log D (B,H,NC,L,L)
-    "Split the gates into chunks of `chunk_size` (padding the tail with no-op steps) and form each chunk's local log decays."
+    "Split the gates into chunks of `chunk_size` (tail padded with no-op steps); form each chunk's local log decays."
     B, H, T = i.shape
     L = chunk_size; NC = -(-T // L); P = NC * L - T
     logf = F.logsigmoid(f)
@@ -116,7 +117,7 @@ def _rf(name):
 
 @contextlib.contextmanager
 def scan_timers():
-    "Within this context, accumulate the wall time of the orthogonalized read's parts: 'form', 'ns', 'read' (CPU timing)."
+    "Within this context, add up the wall time of the orthogonalized read's parts: 'form', 'ns', 'read' (CPU timing)."
     global _TIMERS
     old, _TIMERS = _TIMERS, collections.defaultdict(float)
     try: yield _TIMERS
@@ -175,7 +176,7 @@ class _OrthoRead(torch.autograd.Function):
 _NS_EPS = 1e-6   # the Frobenius-norm clamp `read_transform` uses (`newton_schulz`'s default eps)
 
 def _fused_read_ok(read, ns_method, *xs):
-    "Whether the fused C++ read applies: the cubic NS read on CPU tensors of one dtype, float32/float64, on the kernel path."
+    "Whether the fused C++ read applies: the cubic NS read on CPU tensors of one float dtype, on the kernel path."
     dt = xs[0].dtype
     return (read == "ns" and ns_method == "cubic" and dt in (torch.float32, torch.float64)
             and all(x.device.type == "cpu" and x.dtype == dt for x in xs) and uses_kernel("cubic"))
@@ -197,7 +198,9 @@ class _FusedOrthoRead(torch.autograd.Function):
         return (*grads, None)
 
 # %% ../nbs/03_chunked_scan.ipynb #943999c5
-def _sub_chunk_size(L:int, target:int)->int:
+def sub_chunk_size(L:int, # chunk length
+                   target:int, # wanted sub-chunk length
+                  )->int: # steps per sub-chunk
     "Largest divisor of `L` that is <= `target`; `L` itself if that divisor is below `target/2`."
     s = max(x for x in range(1, min(L, target) + 1) if L % x == 0)
     return s if 2 * s >= min(L, target) else L
@@ -211,26 +214,24 @@ def mlstm_chunkwise(q:torch.Tensor, # (B, H, T, d) queries
                     v:torch.Tensor, # (B, H, T, d) values
                     i:torch.Tensor, # (B, H, T) input-gate pre-activations
                     f:torch.Tensor, # (B, H, T) forget-gate pre-activations
+                    *,
+                    state:tuple=None, # (C, n, m) to continue from; None = empty memory
                     read:str="plain", # "plain", "ns" or "polar", see `read_transform`
                     ns_steps:int=5, # Newton–Schulz iterations (read="ns")
-                    chunk_size:int=64, # steps per chunk: unit of work and memory (any T; the tail is padded)
-                    state:tuple=None, # (C, n, m) to continue from; None = empty memory
                     ns_method:str="cubic", # Newton–Schulz iteration (read="ns")
                     stabilizer:str="recurrent", # m_0 of the empty memory: "recurrent" (0) or "xlstm" (-inf)
                     eps:float=1e-6, # added to the read's denominator
-                    checkpoint:bool=True, # orthogonalized reads: rebuild memories in backward (memory ~ chunk_size, not T)
+                    chunk_size:int=64, # steps per chunk: unit of work and memory (any T; the tail is padded)
+                    checkpoint:bool=True, # orthogonalized reads: rebuild memories in backward (memory ~ chunk_size)
                     sub_chunk:int=16, # orthogonalized reads: steps per sub-chunk when forming memories
-                    fused:bool=True, # read="ns" (cubic) on CPU: form, orthogonalize and read in one C++ call when available
+                    fused:bool=True, # read="ns" (cubic) on CPU: form, orthogonalize and read in one C++ call if built
                    )->tuple: # h (B, H, T, d) and the last state (C, n, m)
     "The mLSTM in chunkwise form: exact boundary states, per-chunk intra/inter reads; returns `(h, (C, n, m))`."
-    check_qkvif(q, k, v, i, f); check_read_args(read, ns_steps, ns_method, eps); check_choice("stabilizer", stabilizer, STABILIZERS)
-    for name, x in (("chunk_size", chunk_size), ("sub_chunk", sub_chunk)):
-        if isinstance(x, bool) or not isinstance(x, int) or x < 1: raise ValueError(f"{name} must be an int >= 1, got {x!r}")
+    check_int("chunk_size", chunk_size, 1); check_int("sub_chunk", sub_chunk, 1)
+    state = start_state(q, k, v, i, f, state, read, ns_steps, ns_method, stabilizer, eps)
     B, H, T, d = q.shape
-    if T == 0: raise ValueError("q must have T >= 1 time steps")
-    if state is None: state = init_state(B, H, d, stabilizer, q.dtype, q.device)
     L = min(chunk_size, T); NC = -(-T // L); P = NC * L - T
-    s = L if read == "plain" else _sub_chunk_size(L, sub_chunk)
+    s = L if read == "plain" else sub_chunk_size(L, sub_chunk)
     if P: i, f = F.pad(i, (0, P), value=-math.inf), F.pad(f, (0, P), value=math.inf)  # no-op steps (log f = 0)
     b, ic, logD = chunk_gates(i, f, s)
     q, k, v = (F.pad(x, (0, 0, 0, P)).unflatten(2, (NC * L // s, s)) for x in (q, k / math.sqrt(d), v))
@@ -259,7 +260,8 @@ def chunkwise_flops(head_dim:int=48, # d
                    )->dict: # forward FLOPs per token and head, by part
     "Forward FLOPs per token and head of `mlstm_chunkwise`, split by part (multiply-add = 2 FLOPs)."
     d, L, s = head_dim, chunk_size, sub_chunk
-    if read == "plain": return {"boundary states": 2 * d * d, "intra scores": 2 * L * d, "intra/inter values": 2 * L * d + 2 * d * d}
+    if read == "plain":
+        return {"boundary states": 2 * d * d, "intra scores": 2 * L * d, "intra/inter values": 2 * L * d + 2 * d * d}
     return {"boundary states": 2 * d * d, "intra scores": 2 * s * d, "state formation": 2 * (s + 1) * d * d,
             "newton-schulz": 4 * ns_steps * d ** 3, "read": 2 * d * d}
 

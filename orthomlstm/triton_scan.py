@@ -5,17 +5,19 @@
 # %% auto #0
 __all__ = ['PRECISIONS', 'DTYPES', 'MAX_DIM', 'NS_EPS', 'GPU_BENCH_DIR', 'triton_interpreted', 'triton_available',
            'triton_newton_schulz', 'triton_ortho_read', 'mlstm_chunkwise_triton', 'fused_read_cost', 'compile_report',
-           'gpu_record', 'bench_paper_gpu', 'bench_memory_gpu', 'bench_plain_kernels_gpu', 'project_regime_gpu',
-           'bench_triton']
+           'gpu_record', 'bench_paper_gpu', 'bench_memory_gpu', 'bench_plain_kernels_gpu', 'bench_triton']
 
 # %% ../nbs/03b_triton.ipynb #trit004
-import json, math, os, platform, re, subprocess, sys, time, types
+import json, math, platform, re, subprocess, sys, time, types
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
-from .mlstm import STABILIZERS, check_choice, check_int, check_qkvif, check_read_args, init_state
-from .scan import boundary_states, chunk_gates, chunk_weights, mlstm_chunkwise, _sub_chunk_size
+from .checks import check_int, check_number, need
+from .kernels import interleaved_times
+from .mlstm import mlstm_parallel, parallel_gib_estimate, start_state
+from .newton_schulz import use_ns_backend
+from .scan import boundary_states, chunk_gates, chunk_weights, mlstm_chunkwise, sub_chunk_size
 try:
     import triton
     import triton.language as tl
@@ -92,10 +94,6 @@ PRECISIONS = ("ieee", "tf32")   # tl.dot input precision for fp32 operands: exac
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)   # fp64 accumulates in fp64, the others in fp32
 MAX_DIM = 64    # largest matrix side (after padding): one padded d x d tile per program
 
-def _need(ok:bool, name:str, allowed:str, got):
-    "Raise `ValueError(\"`name` must be allowed, got got\")` unless `ok`."
-    if not ok: raise ValueError(f"{name} must be {allowed}, got {got}")
-
 def _pad(n:int)->int:
     "Tile side for a matrix side `n`: the next power of two, at least 16 (`tl.dot`'s smallest operand)."
     return max(16, 1 << max(0, n - 1).bit_length())
@@ -104,22 +102,19 @@ def _check_common(xs:dict, steps, eps, precision, steps_name:str="steps"):
     "Check the dtypes and devices of the inputs `xs` (name -> tensor), `steps`, `eps` and `precision`."
     x0 = next(iter(xs.values()))
     for name, x in xs.items():
-        _need(isinstance(x, torch.Tensor), name, "a torch.Tensor", type(x).__name__)
-        _need(x.dtype in DTYPES, name, "float32, float64 or bfloat16", x.dtype)
-        _need(x.dtype == x0.dtype, name, f"of the first input's dtype {x0.dtype}", x.dtype)
-        _need(x.device == x0.device, name, f"on the first input's device {x0.device}", x.device)
-    _need(isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0, steps_name, "an int >= 0",
-          repr(steps))
-    _need(isinstance(eps, (int, float)) and not isinstance(eps, bool) and 0 < eps < math.inf, "eps",
-          "a finite number > 0", repr(eps))
-    _need(precision in PRECISIONS, "precision", f"one of {PRECISIONS}", repr(precision))
+        need(isinstance(x, torch.Tensor), name, "a torch.Tensor", type(x))
+        need(x.dtype in DTYPES, name, "float32, float64 or bfloat16", x.dtype)
+        need(x.dtype == x0.dtype, name, f"of the first input's dtype {x0.dtype}", x.dtype)
+        need(x.device == x0.device, name, f"on the first input's device {x0.device}", x.device)
+    check_int(steps_name, steps, 0); check_number("eps", eps, 0, strict=True)
+    need(precision in PRECISIONS, "precision", f"one of {PRECISIONS}", precision)
 
 def _check_runnable(x:torch.Tensor):
     "Raise unless the kernels can run on `x`'s device: Triton importable, and CUDA or the CPU interpreter."
     if triton is None: raise RuntimeError("the Triton kernels need triton (pip install 'orthomlstm[gpu]')")
     if not triton_interpreted():
-        _need(x.device.type == "cuda", "the inputs", "CUDA tensors (or TRITON_INTERPRET=1 set before importing "
-              "orthomlstm.triton_scan, to run the kernels on CPU tensors)", x.device)
+        need(x.device.type == "cuda", "the inputs", "CUDA tensors (or TRITON_INTERPRET=1 set before importing "
+             "orthomlstm.triton_scan, to run the kernels on CPU tensors)", x.device)
 
 def _options(dtype, precision:str, tile:int, backward:bool)->dict:
     "Compile-time options of a launch: accumulation type, dot precision, warps."
@@ -158,10 +153,10 @@ def triton_newton_schulz(X:torch.Tensor, # (..., m, n) matrices, max(m, n) <= 64
                          precision:str="ieee", # fp32 dot precision: "ieee" (exact products) or "tf32"
                         )->torch.Tensor: # same shape and dtype as `X`
     "`newton_schulz(X, steps, eps, method=\"cubic\")` as Triton kernels, one matrix per program (differentiable)."
-    _need(isinstance(X, torch.Tensor) and X.ndim >= 2, "X", "a torch.Tensor with ndim >= 2 (..., m, n)",
-          getattr(X, "shape", type(X).__name__))
+    need(isinstance(X, torch.Tensor) and X.ndim >= 2, "X", "a torch.Tensor with ndim >= 2 (..., m, n)",
+         getattr(X, "shape", type(X).__name__))
     m, n = X.shape[-2:]
-    _need(max(m, n) <= MAX_DIM, "X", f"at most {MAX_DIM} x {MAX_DIM} per matrix", tuple(X.shape))
+    need(max(m, n) <= MAX_DIM, "X", f"at most {MAX_DIM} x {MAX_DIM} per matrix", tuple(X.shape))
     _check_common({"X": X}, steps, eps, precision); _check_runnable(X)
     Xt = X.reshape(-1, m, n)
     if m < n: Xt = Xt.mT                      # iterate the tall orientation: same result, smaller Gram matrix
@@ -266,14 +261,14 @@ def triton_ortho_read(W:torch.Tensor, # (..., sl, sl) intra-group weights W[t, u
                       precision:str="ieee", # fp32 dot precision: "ieee" (exact products) or "tf32"
                      )->torch.Tensor: # (..., sl, d) num_t = q_t^T NS(C_t / max(|C_t|_F, eps))
     "Fused orthogonalized read, C_t = a_t C0 + sum_u W[t,u] k_u v_u^T formed on chip per step (differentiable)."
-    _need(isinstance(q, torch.Tensor) and q.ndim >= 2, "q", "a (..., sl, d) tensor", getattr(q, "shape", type(q)))
+    need(isinstance(q, torch.Tensor) and q.ndim >= 2, "q", "a (..., sl, d) tensor", getattr(q, "shape", type(q)))
     *lead, sl, d = q.shape
-    _need(d <= MAX_DIM, "q", f"of head dimension d <= {MAX_DIM}", tuple(q.shape))
+    need(d <= MAX_DIM, "q", f"of head dimension d <= {MAX_DIM}", tuple(q.shape))
     xs = dict(W=W, a=a, C0=C0, q=q, k=k, v=v)
     _check_common(xs, ns_steps, eps, precision, "ns_steps")
     for name, shp in (("W", (*lead, sl, sl)), ("a", (*lead, sl)), ("C0", (*lead, d, d)), ("k", q.shape),
                       ("v", q.shape)):
-        _need(tuple(xs[name].shape) == tuple(shp), name, f"of shape {tuple(shp)}", tuple(xs[name].shape))
+        need(tuple(xs[name].shape) == tuple(shp), name, f"of shape {tuple(shp)}", tuple(xs[name].shape))
     _check_runnable(q)
     return _TritonOrthoRead.apply(W, a, C0, q, k, v, ns_steps, float(eps), precision)
 
@@ -285,30 +280,28 @@ def mlstm_chunkwise_triton(q:torch.Tensor, # (B, H, T, d) queries, d <= 64
                            v:torch.Tensor, # (B, H, T, d) values
                            i:torch.Tensor, # (B, H, T) input-gate pre-activations
                            f:torch.Tensor, # (B, H, T) forget-gate pre-activations
+                           *,
+                           state:tuple=None, # (C, n, m) to continue from; None = empty memory
                            read:str="ns", # "ns" runs the fused Triton read; "plain" and "polar" go to `mlstm_chunkwise`
                            ns_steps:int=5, # Newton–Schulz iterations
-                           chunk_size:int=64, # steps per chunk (any T; the tail is padded)
-                           state:tuple=None, # (C, n, m) to continue from; None = empty memory
                            ns_method:str="cubic", # must be "cubic" for read="ns" (the kernel's iteration)
                            stabilizer:str="recurrent", # m_0 of the empty memory: "recurrent" (0) or "xlstm" (-inf)
                            eps:float=1e-6, # added to the read's denominator
+                           chunk_size:int=64, # steps per chunk (any T; the tail is padded)
                            sub_chunk:int=16, # steps per group sharing one start memory in the fused read
                            precision:str="ieee", # fp32 dot precision of the kernels: "ieee" or "tf32"
                           )->tuple: # h (B, H, T, d) and the last state (C, n, m)
     "`mlstm_chunkwise` with the orthogonalized read done by the fused Triton kernels; returns `(h, (C, n, m))`."
-    check_qkvif(q, k, v, i, f); check_read_args(read, ns_steps, ns_method, eps)
-    check_choice("stabilizer", stabilizer, STABILIZERS); check_int("chunk_size", chunk_size, 1)
-    check_int("sub_chunk", sub_chunk, 1)
+    check_int("chunk_size", chunk_size, 1); check_int("sub_chunk", sub_chunk, 1)
     if read != "ns":   # no kernel of their own: the plain read is attention-like matmuls, the polar read an SVD
-        return mlstm_chunkwise(q, k, v, i, f, read=read, ns_steps=ns_steps, chunk_size=chunk_size, state=state,
-                               ns_method=ns_method, stabilizer=stabilizer, eps=eps, sub_chunk=sub_chunk)
-    _need(ns_method == "cubic", "ns_method", "'cubic' for the Triton read", repr(ns_method))
+        return mlstm_chunkwise(q, k, v, i, f, state=state, read=read, ns_steps=ns_steps, ns_method=ns_method,
+                               stabilizer=stabilizer, eps=eps, chunk_size=chunk_size, sub_chunk=sub_chunk)
+    state = start_state(q, k, v, i, f, state, read, ns_steps, ns_method, stabilizer, eps)
+    need(ns_method == "cubic", "ns_method", "'cubic' for the Triton read", ns_method)
     B, H, T, d = q.shape
-    if T == 0: raise ValueError("q must have T >= 1 time steps")
-    if state is None: state = init_state(B, H, d, stabilizer, q.dtype, q.device)
     # from here on the body of `mlstm_chunkwise` (orthomlstm.scan), with the read swapped for `triton_ortho_read`
     L = min(chunk_size, T); NC = -(-T // L); P = NC * L - T
-    s = _sub_chunk_size(L, sub_chunk)
+    s = sub_chunk_size(L, sub_chunk)
     if P: i, f = F.pad(i, (0, P), value=-math.inf), F.pad(f, (0, P), value=math.inf)  # no-op steps (log f = 0)
     b, ic, logD = chunk_gates(i, f, s)
     q, k, v = (F.pad(x, (0, 0, 0, P)).unflatten(2, (NC * L // s, s)) for x in (q, k / math.sqrt(d), v))
@@ -384,7 +377,7 @@ def compile_report(archs:tuple=(80, 90), # CUDA compute capabilities to compile 
                   )->list: # one dict per kernel and setting: ok, registers and stack bytes per thread, shared memory
     "Compile the four kernels to CUDA machine code without a GPU (Triton + ptxas) and report their resource use."
     import tempfile
-    _need(triton is not None, "triton", "importable (pip install 'orthomlstm[gpu]')", None)
+    need(triton is not None, "triton", "importable (pip install 'orthomlstm[gpu]')", None)
     with tempfile.TemporaryDirectory() as tmp:
         res = subprocess.run([sys.executable, "-c", _COMPILE_CHILD, json.dumps([list(archs), list(dtypes),
                               list(head_dims)]), tmp], capture_output=True, text=True)
@@ -397,13 +390,9 @@ def _sync(dev):
     "Wait for the device's queued work (CUDA); nothing on the CPU."
     if torch.device(dev).type == "cuda": torch.cuda.synchronize(dev)
 
-def _best_time(fn, dev, repeats:int)->float:
-    "Best wall time of `fn()` over `repeats` calls after one warm-up call, synchronising the device."
-    fn(); _sync(dev)
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); _sync(dev); best = min(best, time.perf_counter() - t0)
-    return best
+def _synced(fn, dev):
+    "`fn` followed by waiting for the device, so that `interleaved_times` times the device's work."
+    return lambda: (fn(), _sync(dev))
 
 def _inputs(B, H, T, d, dev, seed=0)->list:
     "Random leaf `q, k, v, i, f` on `dev` (forget pre-activations around +3, as after the layer's initialisation)."
@@ -448,8 +437,6 @@ def bench_paper_gpu(batch_size:int=16, seq_len:int=511, num_heads:int=4, head_di
                     dev="cuda", # device (a CPU run goes through the interpreter: a smoke test, not a timing)
                    )->dict: # seconds per fwd+bwd of each form, and the ratios
     "Forward+backward of the NS read: fused Triton scan vs the composed torch chunkwise path vs the quadratic form."
-    from orthomlstm.bench import plain_newton_schulz
-    from orthomlstm.mlstm import mlstm_parallel
     xs = _inputs(batch_size, num_heads, seq_len, head_dim, dev)
     kw = dict(read="ns", ns_steps=ns_steps, chunk_size=chunk_size)
     fns = {"triton": _fwd_bwd(lambda *x: mlstm_chunkwise_triton(*x, **kw), xs),
@@ -457,14 +444,15 @@ def bench_paper_gpu(batch_size:int=16, seq_len:int=511, num_heads:int=4, head_di
     if reference:
         par = _fwd_bwd(lambda *x: mlstm_parallel(*x, read="ns", ns_steps=ns_steps), xs)
         def study():
-            with plain_newton_schulz(): par()
+            with use_ns_backend("plain"): par()
         fns["quadratic_plain_ns"] = study
-    t = {k: _best_time(f, dev, repeats if k != "quadratic_plain_ns" else 1) for k, f in fns.items()}
+    t = interleaved_times({k: _synced(f, dev) for k, f in fns.items() if k != "quadratic_plain_ns"}, repeats)
+    if reference: t["quadratic_plain_ns"] = interleaved_times({"q": _synced(fns["quadratic_plain_ns"], dev)}, 1)["q"]
     r = dict(batch_size=batch_size, seq_len=seq_len, num_heads=num_heads, head_dim=head_dim, chunk_size=chunk_size,
              ns_steps=ns_steps, **{f"t_{k}": v for k, v in t.items()})
     r["speedup_vs_composed"] = t["composed"] / t["triton"]
     if reference: r["speedup_vs_quadratic_plain_ns"] = t["quadratic_plain_ns"] / t["triton"]
-    c = fused_read_cost(head_dim, _sub_chunk_size(min(chunk_size, seq_len), 16), ns_steps)
+    c = fused_read_cost(head_dim, sub_chunk_size(min(chunk_size, seq_len), 16), ns_steps)
     tokens = batch_size * num_heads * seq_len
     r["triton_executed_tflops"] = tokens * (c["flops_fwd"] + c["flops_bwd"]) / t["triton"] / 1e12
     return r
@@ -472,7 +460,6 @@ def bench_paper_gpu(batch_size:int=16, seq_len:int=511, num_heads:int=4, head_di
 def bench_memory_gpu(batch_size:int=64, seq_len:int=1023, num_heads:int=4, head_dim:int=48,
                      chunk_size:int=64, ns_steps:int=5, dev="cuda")->dict:
     "Peak CUDA memory of one forward+backward of the NS read: fused Triton scan and composed torch path."
-    from orthomlstm.bench import parallel_gib_estimate
     kw = dict(read="ns", ns_steps=ns_steps, chunk_size=chunk_size)
     r = dict(batch_size=batch_size, seq_len=seq_len, num_heads=num_heads, head_dim=head_dim, chunk_size=chunk_size)
     for name, fn in (("triton", lambda *x: mlstm_chunkwise_triton(*x, **kw)),
@@ -492,24 +479,12 @@ def bench_plain_kernels_gpu(batch_size:int=16, seq_len:int=512, num_heads:int=4,
     ours = lambda *x: mlstm_chunkwise(*x, chunk_size=chunk_size, stabilizer="xlstm")[0]
     theirs = lambda *x: mk(*x, chunk_size=chunk_size)
     with torch.no_grad(): h1, h2 = ours(*xs), theirs(*xs)
-    t = {k: _best_time(_fwd_bwd(f, xs), dev, repeats) for k, f in (("ours", ours), ("mlstm_kernels", theirs))}
+    t = interleaved_times({k: _synced(_fwd_bwd(f, xs), dev) for k, f in (("ours", ours), ("mlstm_kernels", theirs))},
+                          repeats)
     return dict(batch_size=batch_size, seq_len=seq_len, num_heads=num_heads, head_dim=head_dim,
                 chunk_size=chunk_size, h_rel_diff=((h1 - h2).abs().max() / h2.abs().max()).item(),
                 t_ours=t["ours"], t_mlstm_kernels=t["mlstm_kernels"], time_ratio=t["ours"] / t["mlstm_kernels"])
 
-def project_regime_gpu(regime="paper", # a name in `orthomlstm.reproduce.REGIMES`, or a regime dict
-                       steps:int=3, # training steps timed per distinct setting
-                      )->dict: # seconds per step of each setting and the projected total
-    "Projected wall-clock of a regime's runs one after another, timed on the device `measure_cost` picks (CUDA first)."
-    from orthomlstm.reproduce import regime_configs, cost_key, measure_cost, run_seconds
-    configs = regime_configs(regime)
-    costs = {}
-    for c in configs:
-        if cost_key(c) not in costs: costs[cost_key(c)] = measure_cost(c, steps=steps)
-    total = sum(run_seconds(c, costs[cost_key(c)]) for c in configs)
-    rows = [dict(variant=c.variant, vocab_size=c.vocab_size, seq_len=c.seq_len, batch_size=c.batch_size, **costs[k])
-            for k, c in {cost_key(c): c for c in configs}.items()]
-    return dict(runs=len(configs), projected_hours=total / 3600, settings=rows)
 
 # %% ../nbs/03b_triton.ipynb #trit050
 GPU_BENCH_DIR = Path("data") / "bench" / "gpu"   # one record per kind of GPU: data/bench/gpu/<gpu>.json
@@ -525,15 +500,15 @@ def _section(res:dict, name:str, fn, show:bool):
 
 def bench_triton(quick:bool=False, # tiny sizes and no projection: a smoke test (also runs on the CPU interpreter)
                  repeats:int=3, # timed calls per measurement (best kept)
-                 projection:bool=True, # also project the `paper` regime's wall-clock on this GPU
+                 extra:dict=None, # more sections on a GPU: name -> function of no arguments returning a dict
                  out:str="auto", # JSON record ("auto": data/bench/gpu/<gpu>.json on a GPU; None: don't write)
                  show:bool=True, # print each section as it is measured
                 )->dict: # section -> results
-    "The GPU benchmark: fused Triton scan vs composed torch path vs the quadratic form, memory, projection."
+    "The GPU benchmark: fused Triton scan vs composed torch path vs the quadratic form, memory, and `extra` sections."
     dev = "cuda" if torch.cuda.is_available() and not triton_interpreted() else "cpu"
-    _need(triton_available(), "triton", "importable with a CUDA device or TRITON_INTERPRET=1", None)
-    _need(dev == "cuda" or quick, "quick", "True without a CUDA device (timings through the interpreter are "
-          "meaningless)", quick)
+    need(triton_available(), "triton", "importable with a CUDA device or TRITON_INTERPRET=1", None)
+    need(dev == "cuda" or quick, "quick", "True without a CUDA device (timings through the interpreter are "
+         "meaningless)", quick)
     res = {"meta": dict(quick=quick, repeats=repeats, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())),
            "machine": gpu_record(dev)}
     tiny = dict(batch_size=1, seq_len=20, num_heads=1, head_dim=16, chunk_size=8)
@@ -543,7 +518,7 @@ def bench_triton(quick:bool=False, # tiny sizes and no projection: a smoke test 
         _section(res, "memory", lambda: bench_memory_gpu(**(dict(batch_size=2, seq_len=64) if quick else {}),
                                                          dev=dev), show)
         _section(res, "plain_vs_mlstm_kernels", lambda: bench_plain_kernels_gpu(repeats=repeats, dev=dev), show)
-        if projection and not quick: _section(res, "projection", lambda: project_regime_gpu("paper"), show)
+        for name, fn in ({} if quick else extra or {}).items(): _section(res, name, fn, show)
     if out == "auto":
         gpu = res["machine"].get("gpu")
         out = None if gpu is None or quick else str(GPU_BENCH_DIR / ("-".join(re.findall(r"[a-z0-9]+", gpu.lower()))

@@ -46,7 +46,9 @@ EOF
 
 echo "== 3/3 GPU benchmark"
 if [ "$gpu" = 1 ]; then
-  env -u TRITON_INTERPRET python -c "from orthomlstm.triton_scan import bench_triton; bench_triton()"
+  env -u TRITON_INTERPRET python -c "from orthomlstm.triton_scan import bench_triton
+from orthomlstm.reproduce import project_regime
+bench_triton(extra={'projection': lambda: project_regime('paper')})"
 else
   echo "skipped: no CUDA device here (torch.cuda.is_available() is False). Run this script on a machine with a"
   echo "CUDA GPU to time the kernels and write data/bench/gpu/<gpu>.json."
