@@ -21,8 +21,8 @@ from .nar import nar_vocab, noisy_ar_batch
 from .mlstm import init_state, mlstm_step, mlstm_read, log_decay_matrix
 from .layer import memory_spectrum
 from .model import NARModel
-from .train import (SOLVED_ACC, TrainConfig, validate_config, run_key, make_model, make_val_set, evaluate, train,
-                              library_versions, show_progress)
+from .train import (SOLVED_ACC, TrainConfig, validate_config, run_key, make_model, make_val_set, evaluate,
+                              train, library_versions, show_progress)
 
 # %% ../nbs/07b_spectrum.ipynb #spec006
 SPECTRUM_CELL = dict(vocab_size=40, seq_len=128, batch_size=16, lr=3e-3, lr_schedule="cosine", steps=500, dim=94,
@@ -39,7 +39,7 @@ def spectrum_config(variant:str="ortho", # "baseline" or "ortho"
     return validate_config(TrainConfig(variant=variant, seed=seed, **kw))
 
 def checkpoint_file(c:TrainConfig, # the run
-                    folder=None, # where checkpoints are kept (None: `$ORTHOMLSTM_CACHE/spectrum` or ~/.cache/orthomlstm/spectrum)
+                    folder=None, # checkpoint folder (None: `cache_dir()/spectrum`, i.e. ~/.cache/orthomlstm/spectrum)
                    )->Path: # `<folder>/<variant>-<run_key>.pt`
     "Where the trained weights of run `c` are cached (never in the repository: they regenerate from the seed)."
     return Path(folder or cache_dir() / "spectrum") / f"{c.variant}-{run_key(c)}.pt"
@@ -111,7 +111,7 @@ def nar_queries(x:torch.Tensor, # (B, L) inputs of `probe_batch`
                 y:torch.Tensor, # (B, L) its targets
                 c:TrainConfig, # supplies the vocabulary
                )->list: # one dict per recall position: b, t, key, value, writes, others
-    "Every recall position with the positions where its pair was written and where the other stored pairs were last written."
+    "Every recall position, where its pair was written before, and where each other stored pair was last written."
     voc = nar_vocab(c.vocab_size, c.noise_vocab_size, c.frac_noise, c.multi_query)
     X, out = x.numpy(), []
     for b, t in zip(*np.nonzero(y.numpy() != -100)):
@@ -138,7 +138,8 @@ def probe_memory(model:NARModel, # the model to look into
     "Replay the model's memory in float64 and, at every recall position, measure what each read retrieves."
     pos = sorted({int(p) for p in positions})
     T = x.shape[1]
-    if not pos or pos[0] < 0 or pos[-1] >= T: raise ValueError(f"positions must be in [0, {T - 1}], got {list(positions)}")
+    if not pos or pos[0] < 0 or pos[-1] >= T:
+        raise ValueError(f"positions must be in [0, {T - 1}], got {list(positions)}")
     logits, g = cell_inputs(model, x)
     L = model.mlstm
     q, k, v, i, f = (g[n].double() for n in "qkvif")
@@ -167,7 +168,7 @@ def probe_memory(model:NARModel, # the model to look into
     return dict(C=torch.stack(Cs), positions=pos, queries=Q, logits=logits, h=h, h_model=g["h"])
 
 class with_read:
-    "Context in which `model` reads its memory with `read` instead of its own (the weights and the writes are unchanged)."
+    "Context in which `model` reads its memory with `read` instead of its own (weights and writes unchanged)."
     def __init__(self, model:NARModel, read:str): self.layer, self.read = model.mlstm, read
     def __enter__(self): self.old, self.layer.read = self.layer.read, self.read; return self.layer
     def __exit__(self, *exc): self.layer.read = self.old
@@ -193,8 +194,8 @@ def _r(x, nd=4):
 
 def spectrum_summary(C:torch.Tensor, # (P, B, H, d, d) memories of `probe_memory`
                      ns_steps:int=5, ns_method:str="cubic", # the orthogonalized read
-                    )->dict: # sv, sv_read (P, H, d) medians over sequences; erank, erank_read (P, H) medians and quartiles
-    "Spectra of the memories, Frobenius-normalised, and of the Newton–Schulz read's matrix NS(C/||C||_F), per position and head."
+                    )->dict: # sv, sv_read (P, H, d): medians over sequences; erank, erank_read (P, H), quartiles
+    "Spectra of the Frobenius-normalised memories and of the read's matrix NS(C/||C||_F), per position and head."
     Cn = C / torch.linalg.matrix_norm(C).clamp_min(1e-300)[..., None, None]
     s = memory_spectrum(Cn, "ns", ns_steps, ns_method)
     s = {k: torch.where(x < 1e-12, 0.0, x) for k, x in s.items()}     # rounding noise of exact zeros -> 0
@@ -204,7 +205,7 @@ def spectrum_summary(C:torch.Tensor, # (P, B, H, d, d) memories of `probe_memory
                    for suf, p in (("", 0.5), ("_q25", 0.25), ("_q75", 0.75))})
 
 def _binned(values:np.ndarray, keys:np.ndarray, edges)->dict:
-    "Count, median and mean of the finite `values` in the len(edges) + 1 bins of `keys`: below edges[0], ..., from edges[-1]."
+    "Count, median and mean of the finite `values` in the bins of `keys`: below edges[0], ..., from edges[-1] on."
     ok = np.isfinite(values)
     values, idx = values[ok], np.digitize(keys[ok], edges)
     sel = [values[idx == j] for j in range(len(edges) + 1)]
@@ -215,13 +216,14 @@ def retrieval_summary(queries:list, # `probe_memory(...)["queries"]`
                       correct:dict, # read -> `recall_correct` of the model with that read
                       reads=("plain", "ns"), # reads measured
                      )->dict: # per head: strength, margins; the memory head; the model's accuracy per read and bin
-    "Retrieval per head and read against the strength of the pair in memory, and the model's recall against strength and age."
+    "Retrieval per head and read against the stored pair's strength, and the model's recall against strength and age."
     S = torch.stack([q["strength"] for q in queries]).numpy()           # (N, H)
     ls = np.log10(np.clip(S, 1e-12, None))
     age = np.array([q["t"] - q["writes"][-1] for q in queries])
     head = int(np.argmax(np.median(S, 0)))                                # the head whose memory holds the pairs
     contested = int(sum(bool(q["others"]) for q in queries))             # recall positions with a competitor
-    out = dict(n_queries=len(queries), n_contested=contested, memory_head=head, strength_median=_r(np.median(S, 0).tolist()), reads={})
+    out = dict(n_queries=len(queries), n_contested=contested, memory_head=head,
+               strength_median=_r(np.median(S, 0).tolist()), reads={})
     for r in reads:
         M = torch.stack([q[f"margin_{r}"] for q in queries]).numpy()    # (N, H), NaN where no other pair is stored
         hit = np.where(np.isnan(M), np.nan, M > 0)
@@ -237,9 +239,8 @@ def retrieval_summary(queries:list, # `probe_memory(...)["queries"]`
 SPECTRUM_FILE = "data/memory_spectrum.json"
 
 def machine_info()->dict:
-    "The machine a result was computed on: CPU model, instruction-set level, architecture, cores, torch threads."
-    return dict(cpu_model=cpu_model(), isa_level=isa_level(), machine=platform.machine(), cores=os.cpu_count(),
-                threads=torch.get_num_threads())
+    "The machine a result was computed on: CPU model, instruction-set level, architecture, cores."
+    return dict(cpu_model=cpu_model(), isa_level=isa_level(), machine=platform.machine(), cores=os.cpu_count())
 
 _NOT_SHOWN = ("variant", "out", "checkpoint", "device", "progress")   # config fields not kept in the spectrum file
 _TRAINING_KEYS = ("run_key", "status", "final_acc", "best_acc", "final_macro_acc", "final_val_loss", "solved",
@@ -271,7 +272,8 @@ def memory_spectrum_report(seed:int=0, # seed of both runs
         c = spectrum_config(variant, seed, progress=progress, **(config or {}))
         if checkpoints.get(variant):
             model, c = load_trained(checkpoints[variant])
-            if c.variant != variant: raise ValueError(f"{variant}_checkpoint must hold a {variant} model, got {c.variant!r}")
+            if c.variant != variant:
+                raise ValueError(f"{variant}_checkpoint must hold a {variant} model, got {c.variant!r}")
             ev = evaluate(model, make_val_set(c))            # its outcome on the run's validation set
             rec = dict(run_key=run_key(c), status="loaded from a checkpoint", final_acc=ev["acc"],
                        final_macro_acc=ev["macro_acc"], final_val_loss=ev["val_loss"], solved=ev["acc"] >= SOLVED_ACC)
@@ -282,9 +284,9 @@ def memory_spectrum_report(seed:int=0, # seed of both runs
             p = probe_memory(model, x, y, c, positions)
             correct = {r: recall_correct(model, x, y, r) for r in OTHER_READ}
             cfg[variant] = {k: v for k, v in asdict(c).items() if k not in _NOT_SHOWN}
+            spec = spectrum_summary(p["C"], model.mlstm.ns_steps, model.mlstm.ns_method)
             models[variant] = dict(read=model.mlstm.read, training=_training(rec),
-                                   spectrum=dict(positions=p["positions"],
-                                                 **spectrum_summary(p["C"], model.mlstm.ns_steps, model.mlstm.ns_method)),
+                                   spectrum=dict(positions=p["positions"], **spec),
                                    retrieval=retrieval_summary(p["queries"], correct))
         finally: torch.set_num_threads(threads)
     return dict(
@@ -314,8 +316,8 @@ def spectrum_cli(out:str=SPECTRUM_FILE, # JSON file written (atomically)
         if sequences < 1: raise ValueError(f"sequences must be an integer >= 1, got {sequences}")
         for name, p in (("baseline_checkpoint", baseline_checkpoint), ("ortho_checkpoint", ortho_checkpoint)):
             if p and not Path(p).is_file(): raise ValueError(f"{name} must be an existing checkpoint file, got {p!r}")
-        rep = memory_spectrum_report(seed, sequences, pos, cache or None,
-                                     dict(baseline=baseline_checkpoint, ortho=ortho_checkpoint), retrain, progress=progress)
+        cks = dict(baseline=baseline_checkpoint, ortho=ortho_checkpoint)
+        rep = memory_spectrum_report(seed, sequences, pos, cache or None, cks, retrain, progress=progress)
     except ValueError as e: raise CliError(str(e)) from e
     write_json(out, rep)
     for v, m in rep["models"].items():
