@@ -6,8 +6,8 @@
 __all__ = ['REPLICATION', 'STUDY', 'OURS', 'ARM_NAMES', 'COLUMNS', 'REPLICATION_FILES', 'CELL', 'SOURCE_ORDER', 'RESULT_REGIMES',
            'escape_step', 'load_ours', 'load_replication', 'load_study', 'summarize', 'compare_arms', 'compare_sources',
            'survival', 'markdown_table', 'published_vs_ours', 'ours_vs_replication', 'style', 'styled', 'save_figure',
-           'fig_solved', 'fig_final_acc', 'fig_survival', 'fig_traces', 'fig_bench', 'results_table', 'write_figures',
-           'check_figures', 'figures_cli']
+           'fig_solved', 'fig_final_acc', 'fig_survival', 'fig_traces', 'fig_bench', 'fig_memory_spectrum',
+           'results_table', 'write_figures', 'check_figures', 'figures_cli']
 
 # %% ../nbs/08_figures.ipynb #figs003
 import json, math, re, tempfile
@@ -302,6 +302,55 @@ def fig_bench(records:dict, # machine tag -> benchmark record (`orthomlstm.bench
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08_figures.ipynb #figs021
+def _share_labels(edges):
+    "Tick labels of the strength bins (shares of ||C_t||_F) from their edges in log10."
+    pct = lambda e: f"{100 * 10 ** e:.0f}%"
+    return [f"<{pct(edges[0])}", *[f"{pct(a)}–{pct(b)}" for a, b in zip(edges, edges[1:])], f"≥{pct(edges[-1])}"]
+
+def fig_memory_spectrum(spec:dict, # the content of data/memory_spectrum.json (`orthomlstm spectrum`)
+                        min_count:int=20, # bins with fewer recall positions are not drawn
+                       ):
+    "What each read does to the trained models' memories: spectra, and retrieval against the stored pair's strength."
+    fig, axes = _fig(12.0, 3.8, 3)
+    labels = _share_labels(spec["probe"]["strength_edges"])
+    counts = [m["retrieval"]["reads"][m["read"]]["accuracy_by_strength"]["n"] for m in spec["models"].values()]
+    drawn = [j for j in range(len(labels)) if max(n[j] for n in counts) >= min_count]
+    keep = list(range(drawn[0], drawn[-1] + 1))                    # the bins from the first to the last one drawn
+    for v, m in spec["models"].items():
+        col, r, sp = _PALETTE[v], m["retrieval"], m["spectrum"]
+        h, own = r["memory_head"], m["read"]
+        sv, sv_read = np.array(sp["sv"][-1][h], float), np.array(sp["sv_read"][-1][h], float)
+        i = np.arange(1, len(sv) + 1)
+        axes[0].plot(i, np.maximum(sv, 1e-4), color=col, lw=1.4,
+                     label=f"{v}: $C_t$ (eff. rank {sp['erank'][-1][h]:.1f})")
+        axes[0].plot(i, np.maximum(sv_read, 1e-4), color=col, lw=1.4, ls="--",
+                     label=f"{v}: NS$_5$ read (eff. rank {sp['erank_read'][-1][h]:.1f})")
+        for read in (own, *[x for x in r["reads"] if x != own]):
+            rr, ls = r["reads"][read], "-" if read == own else "--"
+            name = f"{v}, {'NS' if read == 'ns' else read} read" + (" (own)" if read == own else "")
+            for ax, b in ((axes[1], rr["hit_by_strength"][h]), (axes[2], rr["accuracy_by_strength"])):
+                y = [mu if (n >= min_count and mu is not None) else np.nan for n, mu in zip(b["n"], b["mean"])]
+                ax.plot(range(len(keep)), [y[j] for j in keep], color=col, ls=ls, marker="o", ms=3.5, lw=1.4,
+                        label=name)
+    t = spec["probe"]["positions"][-1] + 1
+    axes[0].set(yscale="log", xlabel="singular value index $i$",
+                ylabel=r"$\sigma_i$ (of $C_t/\|C_t\|_F$ and of its read)",
+                title=f"memory head after token {t}: spectra")
+    axes[0].set_ylim(1e-4, 1.5)
+    titles = ((axes[1], "read points to the right value (share)", "memory head: what the read returns"),
+              (axes[2], "recall accuracy", "the model's answer, with each read"))
+    for ax, yl, tt in titles:
+        ax.set_xticks(range(len(keep)), [labels[j] for j in keep], fontsize=7)
+        ax.set(xlabel=r"right pair's share of $\|C_t\|_F$ (memory head)", ylabel=yl, ylim=(0, 1.02), title=tt)
+    for ax in axes: ax.legend(fontsize=6, loc="lower right" if ax is not axes[0] else "lower left")
+    c = spec["config"]
+    fig.suptitle(f"models trained on NAR V{c['vocab_size']} T{c['seq_len']} ({c['steps']} steps, seed {spec['seed']}), "
+                 f"probed on {spec['probe']['sequences']} held-out sequences; solid: own read, dashed: the other read",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/08_figures.ipynb #figs017
 RESULT_REGIMES = ("quick", "cpu", "replication", "paper")   # results files data/<regime>.jsonl, in this order
 
@@ -334,6 +383,9 @@ def _write_all(df, study, data, out):
              save_figure(fig_solved(df, study), out / "solved.png"),
              save_figure(fig_final_acc(df), out / "final_acc.png"),
              save_figure(fig_survival(df), out / "survival.png")]
+    if (data / "memory_spectrum.json").exists():
+        spec = json.loads((data / "memory_spectrum.json").read_text())
+        paths.append(save_figure(fig_memory_spectrum(spec), out / "memory_spectrum.png"))
     for (src, regime, V, T), g in df.groupby(["source", "regime", *CELL]):
         if src == OURS or (V, T) == (80, 512):
             paths.append(save_figure(fig_traces(g), out / f"traces_{regime}_v{V}_t{T}.png"))
