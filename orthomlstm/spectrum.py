@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse, CliError
+from .checks import check_choice, check_int, is_int, need
 from .kernels import cache_dir, cpu_model, isa_level
 from .nar import nar_vocab, noisy_ar_batch
 from .mlstm import init_state, mlstm_step, mlstm_read, log_decay_matrix
@@ -34,7 +35,7 @@ def spectrum_config(variant:str="ortho", # "baseline" or "ortho"
                     **kwargs, # other `TrainConfig` fields, overriding `SPECTRUM_CELL`
                    )->TrainConfig: # validated; one thread, no results file, no progress bar
     "The training run whose trained model the probe looks into."
-    if variant not in ("baseline", "ortho"): raise ValueError(f"variant must be 'baseline' or 'ortho', got {variant!r}")
+    check_choice("variant", variant, ("baseline", "ortho"))
     kw = {**SPECTRUM_CELL, "threads": 1, "out": "", "progress": "off", **kwargs}
     return validate_config(TrainConfig(variant=variant, seed=seed, **kw))
 
@@ -138,8 +139,7 @@ def probe_memory(model:NARModel, # the model to look into
     "Replay the model's memory in float64 and, at every recall position, measure what each read retrieves."
     pos = sorted({int(p) for p in positions})
     T = x.shape[1]
-    if not pos or pos[0] < 0 or pos[-1] >= T:
-        raise ValueError(f"positions must be in [0, {T - 1}], got {list(positions)}")
+    need(bool(pos) and 0 <= pos[0] and pos[-1] < T, "positions", f"in [0, {T - 1}]", list(positions))
     logits, g = cell_inputs(model, x)
     L = model.mlstm
     q, k, v, i, f = (g[n].double() for n in "qkvif")
@@ -266,14 +266,13 @@ def memory_spectrum_report(seed:int=0, # seed of both runs
     checkpoints, models, cfg, threads = checkpoints or {}, {}, {}, torch.get_num_threads()
     c = spectrum_config("ortho", seed, **(config or {}))
     T = c.seq_len - 1 if c.multi_query else c.seq_len
-    if not positions or not all(isinstance(p, int) and 0 <= p < T for p in positions):
-        raise ValueError(f"positions must be integers in [0, {T - 1}], got {list(positions)}")
+    need(bool(positions) and all(is_int(p) and 0 <= p < T for p in positions), "positions",
+         f"ints in [0, {T - 1}]", list(positions))
     for variant in tqdm(("baseline", "ortho"), desc="spectrum", disable=not show_progress(progress)):
         c = spectrum_config(variant, seed, progress=progress, **(config or {}))
         if checkpoints.get(variant):
             model, c = load_trained(checkpoints[variant])
-            if c.variant != variant:
-                raise ValueError(f"{variant}_checkpoint must hold a {variant} model, got {c.variant!r}")
+            need(c.variant == variant, f"{variant}_checkpoint", f"a checkpoint of a {variant} model", c.variant)
             ev = evaluate(model, make_val_set(c))            # its outcome on the run's validation set
             rec = dict(run_key=run_key(c), status="loaded from a checkpoint", final_acc=ev["acc"],
                        final_macro_acc=ev["macro_acc"], final_val_loss=ev["val_loss"], solved=ev["acc"] >= SOLVED_ACC)
@@ -312,10 +311,10 @@ def spectrum_cli(out:str=SPECTRUM_FILE, # JSON file written (atomically)
     "Train the study's model (baseline and ortho) on one small NAR cell, probe their memories, write the results."
     try:
         try: pos = [int(p) for p in positions.split(",") if p.strip()]
-        except ValueError: raise ValueError(f"positions must be comma-separated integers, got {positions!r}") from None
-        if sequences < 1: raise ValueError(f"sequences must be an integer >= 1, got {sequences}")
+        except ValueError: need(False, "positions", "comma-separated ints", positions)
+        check_int("sequences", sequences, 1)
         for name, p in (("baseline_checkpoint", baseline_checkpoint), ("ortho_checkpoint", ortho_checkpoint)):
-            if p and not Path(p).is_file(): raise ValueError(f"{name} must be an existing checkpoint file, got {p!r}")
+            need(not p or Path(p).is_file(), name, "an existing checkpoint file", p)
         cks = dict(baseline=baseline_checkpoint, ortho=ortho_checkpoint)
         rep = memory_spectrum_report(seed, sequences, pos, cache or None, cks, retrain, progress=progress)
     except ValueError as e: raise CliError(str(e)) from e
