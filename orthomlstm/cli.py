@@ -14,7 +14,7 @@ COMMANDS = {
     "nar":   ("orthomlstm.nar",   "nar_cli",   "generate and show noisy associative recall instances and task statistics"),
     "train": ("orthomlstm.train", "train_cli", "train one model on noisy associative recall and append its record to a JSONL file"),
     "bench": ("orthomlstm.bench", "bench_cli", "benchmark Newton-Schulz and the mLSTM scans on this machine"),
-    "sweep": ("orthomlstm.reproduce", "sweep_cli", "train a regime's runs not yet in its results file, in worker processes"),
+    "sweep": ("orthomlstm.cluster", "sweep_cli", "train a regime's runs not yet in its results file: worker processes here, or SLURM/Ray jobs"),
     "spectrum": ("orthomlstm.spectrum", "spectrum_cli", "train both reads on one small cell and probe their memories into data/"),
     "figures": ("orthomlstm.figures", "figures_cli", "regenerate every figure from data/ (--check: verify the committed ones)"),
 }
