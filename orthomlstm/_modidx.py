@@ -40,7 +40,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'orthomlstm.cluster._lock': ('cluster.html#_lock', 'orthomlstm/cluster.py'),
                                     'orthomlstm.cluster._pid_alive': ('cluster.html#_pid_alive', 'orthomlstm/cluster.py'),
                                     'orthomlstm.cluster._reason': ('cluster.html#_reason', 'orthomlstm/cluster.py'),
-                                    'orthomlstm.cluster._require': ('cluster.html#_require', 'orthomlstm/cluster.py'),
                                     'orthomlstm.cluster.bench_token_costs': ('cluster.html#bench_token_costs', 'orthomlstm/cluster.py'),
                                     'orthomlstm.cluster.cluster_sweep': ('cluster.html#cluster_sweep', 'orthomlstm/cluster.py'),
                                     'orthomlstm.cluster.earlier_jobs': ('cluster.html#earlier_jobs', 'orthomlstm/cluster.py'),

@@ -13,15 +13,13 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse, CliError
+from .checks import need, is_int
 from .train import TrainConfig, train, run_key, completed_runs, read_jsonl, append_jsonl, show_progress
 from .reproduce import REGIMES, get_regime, regime_configs, pending_runs, describe_runs, cell_label
 from .reproduce import lock_results, ResultsLocked, sweep_cli as local_sweep_cli
 
 # %% ../nbs/07a_cluster.ipynb #b1959dba
 _KEY = re.compile(r"[0-9a-f]{16}")
-
-def _require(ok:bool, name:str, allowed:str, value):
-    if not ok: raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 def records_dir(out, # a results file, e.g. "data/replication.jsonl"
                )->Path: # e.g. data/replication.runs
@@ -33,7 +31,7 @@ def write_record(record:dict, # a run record, as `RunResult.record()` makes it
                 )->Path: # the record's file, `folder/<run_key>.json`
     "Write `record` to `folder/<run_key>.json` atomically: a temporary file in `folder`, `fsync`, then a rename."
     key = record.get("run_key") if isinstance(record, dict) else None
-    _require(isinstance(key, str) and bool(_KEY.fullmatch(key)), "record", "a run record with a 16-hex-digit run_key",
+    need(isinstance(key, str) and bool(_KEY.fullmatch(key)), "record", "a run record with a 16-hex-digit run_key",
              key)
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
@@ -170,7 +168,7 @@ def submit_runs(configs:list, # the runs (`TrainConfig`s sharing one results fil
                )->list: # one `Job` per run, in order
     "Submit one job per run of `configs` through `executor`, each writing its record into `folder`."
     out = configs[0].out
-    _require(all(c.out == out for c in configs), "configs", "runs that share one results file",
+    need(all(c.out == out for c in configs), "configs", "runs that share one results file",
              sorted({c.out for c in configs}))
     folder = (records_dir(out) if folder is None else Path(folder)).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -271,20 +269,19 @@ def earlier_jobs(folder, # a records folder
 
 def _check_cluster_args(executor, cluster, threads, workers, time_min, gpus_per_job, array_parallelism, mem_gb,
                         partition, account, ray_address, progress):
-    isint = lambda x: isinstance(x, int) and not isinstance(x, bool)
-    _require(executor in EXECUTORS, "executor", f"one of {', '.join(EXECUTORS)}", executor)
-    _require(cluster in SUBMITIT_CLUSTERS, "cluster", f"one of {', '.join(SUBMITIT_CLUSTERS)}", cluster)
-    _require(isint(threads) and threads >= 1, "threads", "an integer >= 1", threads)
-    _require(isint(workers) and workers >= 1, "workers", "an integer >= 1", workers)
-    _require(isint(time_min) and time_min >= 1, "time_min", "an integer number of minutes >= 1", time_min)
-    _require(isint(gpus_per_job) and gpus_per_job >= 0, "gpus_per_job", "an integer >= 0", gpus_per_job)
-    _require(array_parallelism is None or (isint(array_parallelism) and array_parallelism >= 1),
-             "array_parallelism", "an integer >= 1 (or None)", array_parallelism)
-    _require(mem_gb is None or (isinstance(mem_gb, (int, float)) and not isinstance(mem_gb, bool) and mem_gb > 0),
+    need(executor in EXECUTORS, "executor", f"one of {', '.join(EXECUTORS)}", executor)
+    need(cluster in SUBMITIT_CLUSTERS, "cluster", f"one of {', '.join(SUBMITIT_CLUSTERS)}", cluster)
+    need(is_int(threads) and threads >= 1, "threads", "an int >= 1", threads)
+    need(is_int(workers) and workers >= 1, "workers", "an int >= 1", workers)
+    need(is_int(time_min) and time_min >= 1, "time_min", "an int >= 1 (minutes)", time_min)
+    need(is_int(gpus_per_job) and gpus_per_job >= 0, "gpus_per_job", "an int >= 0", gpus_per_job)
+    need(array_parallelism is None or (is_int(array_parallelism) and array_parallelism >= 1),
+             "array_parallelism", "an int >= 1 (or None)", array_parallelism)
+    need(mem_gb is None or (isinstance(mem_gb, (int, float)) and not isinstance(mem_gb, bool) and mem_gb > 0),
              "mem_gb", "a number > 0 (or None)", mem_gb)
     for k, v in dict(partition=partition, account=account, ray_address=ray_address).items():
-        _require(v is None or (isinstance(v, str) and v.strip()), k, "a non-empty string (or None)", v)
-    _require(progress in ("auto", "on", "off"), "progress", "one of 'auto', 'on', 'off'", progress)
+        need(v is None or (isinstance(v, str) and v.strip()), k, "a non-empty string (or None)", v)
+    need(progress in ("auto", "on", "off"), "progress", "one of 'auto', 'on', 'off'", progress)
 
 def cluster_sweep(regime, # a name in `REGIMES`, the path of a JSON file holding a regime, or a regime dict
                   variants=None, # some of the regime's variants ("baseline,ortho" or a list; None = all)
@@ -308,7 +305,7 @@ def cluster_sweep(regime, # a name in `REGIMES`, the path of a JSON file holding
     "Submit every run of `regime` that `out` does not hold yet as one job through submitit or Ray; wait and merge."
     _check_cluster_args(executor, cluster, threads, workers, time_min, gpus_per_job, array_parallelism, mem_gb,
                         partition, account, ray_address, progress)
-    _require(executor != "local", "executor", "'submitit' or 'ray' (the local pool is `run_sweep`)", executor)
+    need(executor != "local", "executor", "'submitit' or 'ray' (the local pool is `run_sweep`)", executor)
     name = get_regime(regime)[0]
     configs = [replace(c, threads=threads) for c in regime_configs(regime, variants, cells, seeds, out)]
     out, n_runs = configs[0].out, len({run_key(c) for c in configs})
@@ -377,12 +374,12 @@ def sweep_cli(regime:str=None, # replication, paper, quick, cpu, or the path of 
     sub = dict(cluster=cluster, partition=partition, account=account, time_min=time_min,
                array_parallelism=array_parallelism, mem_gb=mem_gb)
     try:
-        _require(executor in EXECUTORS, "executor", f"one of {', '.join(EXECUTORS)}", executor)
-        _require(regime is not None, "regime", f"one of {', '.join(REGIMES)} or a JSON file holding a regime", regime)
+        need(executor in EXECUTORS, "executor", f"one of {', '.join(EXECUTORS)}", executor)
+        need(regime is not None, "regime", f"one of {', '.join(REGIMES)} or a JSON file holding a regime", regime)
         for k, v in {**sub, "gpus_per_job": gpus_per_job, "ray_address": ray_address}.items():
             only = "submitit" if k in sub else "ray" if k == "ray_address" else "submitit or ray"
-            _require(v is None or executor in only.split(" or "), k, f"used only with --executor {only}", v)
-        _require(max_hours is None or executor == "local", "max_hours",
+            need(v is None or executor in only.split(" or "), k, f"used only with --executor {only}", v)
+        need(max_hours is None or executor == "local", "max_hours",
                  "used only with --executor local (on a cluster, --time-min limits each job)", max_hours)
         if executor != "local":
             kw = dict(variants=variants, cells=cells, seeds=seeds, out=out, executor=executor, threads=threads,
