@@ -57,7 +57,7 @@ def run_job(config:dict, # the run: `asdict` of a `TrainConfig` whose `out` is t
     claim.parent.mkdir(parents=True, exist_ok=True)
     claim.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     try:
-        rec = train(replace(c, out="")).record()
+        rec = train(replace(c, out="", state=str(Path(folder) / f"{key}.pt"))).record()   # a requeued job resumes
         rec["config"]["out"] = c.out            # the same record a local sweep writes: it names its results file
         write_record(rec, folder)
     finally: claim.unlink(missing_ok=True)

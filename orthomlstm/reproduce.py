@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['REGIMES', 'ORTHOMLSTM', 'cell_label', 'check_regime', 'get_regime', 'parse_variants', 'parse_cells', 'parse_seeds',
            'default_out', 'regime_configs', 'pending_runs', 'describe_runs', 'n_evals', 'cost_key', 'measure_cost',
-           'run_seconds', 'projected_wall', 'fmt_duration', 'project_regime', 'train_argv', 'ResultsLocked',
-           'lock_results', 'run_sweep', 'sweep_cli']
+           'run_seconds', 'state_path', 'steps_done', 'projected_wall', 'fmt_duration', 'project_regime', 'train_argv',
+           'ResultsLocked', 'lock_results', 'run_sweep', 'sweep_cli']
 
 # %% ../nbs/07_reproduce.ipynb #d7534228
 import json, math, os, re, subprocess, sys, tempfile, time
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from fastcore.script import call_parse, CliError
 from .checks import is_int, need
 from .model import VARIANTS
-from .train import TrainConfig, validate_config, run_key, completed_runs, read_jsonl
+from .train import TrainConfig, validate_config, run_key, completed_runs, read_jsonl, load_state
 from .train import make_model, make_batches, pick_device, show_progress
 try: import fcntl
 except ImportError: fcntl = None  # no advisory locks here: one sweep per results file is then up to the user
@@ -65,7 +65,7 @@ REGIMES = {
 }
 
 # %% ../nbs/07_reproduce.ipynb #02c87058
-_SET_BY_SWEEP = ("variant", "seed", "out", "threads", "progress", "checkpoint")
+_SET_BY_SWEEP = ("variant", "seed", "out", "threads", "progress", "checkpoint", "state", "stop_at")
 
 def cell_label(cell:dict, # a cell: a dict with `vocab_size` and `seq_len`
               )->str: # e.g. "80x512"
@@ -236,9 +236,23 @@ def measure_cost(c:TrainConfig, # the run to time (its seed, steps and learning 
 
 def run_seconds(c:TrainConfig, # a run
                 cost:dict, # `measure_cost` of a config with the same `cost_key`
+                done:int=0, # steps already trained (a run resumed from its saved state)
                )->float: # projected seconds
-    "Projected wall time of run `c`: its training steps plus its evaluations."
-    return c.steps * cost["step_s"] + n_evals(c) * c.val_batches * cost["eval_s"]
+    "Projected wall time of run `c` from step `done` on: its training steps plus its evaluations."
+    left = (c.steps - done) / c.steps
+    return (c.steps - done) * cost["step_s"] + left * n_evals(c) * c.val_batches * cost["eval_s"]
+
+def state_path(c:TrainConfig, # a run of a sweep
+              )->str: # `<results file without suffix>.state/<run_key>.pt`
+    "Where a sweep keeps the training state of run `c` until it is recorded (beside its results file)."
+    o = Path(c.out)
+    return str(o.with_name(o.stem + ".state") / f"{run_key(c)}.pt")
+
+def steps_done(c:TrainConfig, # a run whose `state` names its state file
+              )->int: # 0 if there is no saved state
+    "Training steps of run `c` already saved in its state file."
+    s = load_state(c.state, c) if c.state else None
+    return 0 if s is None else s["step"]
 
 def projected_wall(seconds:list, # projected seconds of the runs still to start, in the order they will start
                    workers:int, # runs at once
@@ -318,31 +332,43 @@ def _launch(c:TrainConfig, threads:int, lock_fd:int):
     return p, log
 
 def _outcome(p, log, c:TrainConfig, seconds:float)->tuple:
-    "(ok, one line) for the finished worker `p` that ran `c`."
+    "(\"finished\", \"paused\" or \"failed\", one line) for the worker `p` that ran `c` and has exited."
     head = f"{c.variant:<8} {cell_label(asdict(c)):<8} seed {c.seed:<3}"
     rec = next((r for r in read_jsonl(c.out) if r.get("run_key") == run_key(c)), None)
     if p.returncode == 0 and rec is not None:
         acc = "n/a" if rec.get("final_acc") is None else f"{rec['final_acc']:.3f}"
-        return True, (f"{head} final acc {acc}{' solved' if rec.get('solved') else ''}, "
-                      f"escape step {rec.get('escape_step')}, {fmt_duration(seconds)}")
+        return "finished", (f"{head} final acc {acc}{' solved' if rec.get('solved') else ''}, "
+                            f"escape step {rec.get('escape_step')}, {fmt_duration(seconds)}")
+    if p.returncode == 0 and c.state and Path(c.state).exists():
+        return "paused", (f"{head} paused at step {steps_done(c)} of {c.steps} (budget reached; state saved, "
+                          f"the next sweep resumes it), {fmt_duration(seconds)}")
     log.seek(0); tail = log.read().decode(errors="replace").strip().splitlines()[-5:]
-    return False, f"{head} FAILED (exit status {p.returncode}):\n    " + "\n    ".join(tail)
+    return "failed", f"{head} FAILED (exit status {p.returncode}):\n    " + "\n    ".join(tail)
 
-def _run_queue(todo:list, workers:int, threads:int, budget_s:float, run_s, lock_fd:int, show:bool, t0:float)->dict:
+def _first_save_s(c:TrainConfig, run_s)->float:
+    "Projected seconds until run `c` (resumed or not) next saves its state: its next evaluation, or its end."
+    left = c.steps - steps_done(c)
+    return run_s(c) * min(c.eval_every, left) / max(left, 1)
+
+def _run_queue(todo:list, workers:int, threads:int, budget_s:float, run_s, lock_fd:int, show:bool, t0:float,
+               stop_at:float=0.0)->dict:
     "Keep `workers` runs of `todo` going until it is empty or the budget `budget_s` (seconds since `t0`) is spent."
     from tqdm.auto import tqdm
-    queue, running, finished, failed, stopped, shown = list(todo), {}, [], [], False, 0.0
+    queue, running, stopped, shown = list(todo), {}, False, 0.0
+    ended = dict(finished=[], paused=[], failed=[])
     bar = tqdm(total=len(todo), unit="run", desc="sweep", disable=not show, file=sys.stderr, dynamic_ncols=True)
     try:
         while running or (queue and not stopped):
-            while queue and not stopped and len(running) < workers:
-                if time.perf_counter() - t0 + run_s(queue[0]) > budget_s: stopped = True
-                else: c = queue.pop(0); running[_launch(c, threads, lock_fd)] = (c, time.perf_counter())
+            while queue and not stopped and len(running) < workers:   # start a run only if it can save progress
+                if time.perf_counter() - t0 + _first_save_s(queue[0], run_s) > budget_s: stopped = True
+                else:
+                    c = replace(queue.pop(0), stop_at=stop_at)
+                    running[_launch(c, threads, lock_fd)] = (c, time.perf_counter())
             time.sleep(0.2 if running else 0)
             for (p, log) in [k for k in running if k[0].poll() is not None]:
                 c, ts = running.pop((p, log))
-                ok, line = _outcome(p, log, c, time.perf_counter() - ts); log.close()
-                (finished if ok else failed).append(run_key(c) if ok else (run_key(c), line))
+                how, line = _outcome(p, log, c, time.perf_counter() - ts); log.close()
+                ended[how].append((run_key(c), line) if how == "failed" else run_key(c))
                 tqdm.write(line, file=sys.stdout); bar.update(1)
             if show and time.perf_counter() - shown > 5:
                 now = shown = time.perf_counter()
@@ -354,7 +380,7 @@ def _run_queue(todo:list, workers:int, threads:int, budget_s:float, run_s, lock_
         for p, _ in running: p.wait()
         raise
     finally: bar.close()
-    return dict(finished=finished, failed=failed, stopped=stopped, not_started=len(queue))
+    return dict(**ended, stopped=stopped, not_started=len(queue))
 
 def run_sweep(regime, # a name in `REGIMES`, the path of a JSON file holding a regime, or a regime dict
               variants=None, # some of the regime's variants ("baseline,ortho" or a list; None = all)
@@ -363,43 +389,55 @@ def run_sweep(regime, # a name in `REGIMES`, the path of a JSON file holding a r
               out=None, # results file (None = `data/<regime name>.jsonl`)
               workers:int=2, # runs at once, each in its own process
               threads:int=1, # torch CPU threads per worker
-              max_hours:float=None, # start no run projected to end after this many hours (None = no limit)
+              max_hours:float=None, # runs pause (state saved) after this many hours; resumed next time (None: no limit)
               dry_run:bool=False, # print the run counts only: no timing, no training
               measure_steps:int=3, # training steps timed per distinct configuration for the projection
               progress:str="auto", # progress bar: "auto" (interactive terminal outside CI), "on" or "off"
-             )->dict: # counts, the projection, finished run keys, failed runs, whether the budget stopped it
+             )->dict: # counts, the projection, run keys finished and paused, failed runs, budget reached
     "Train every run of `regime` (as the filters narrow it) that `out` does not hold yet, `workers` at a time."
     t0 = time.perf_counter()
     _check_run_args(workers, threads, max_hours, measure_steps, progress)
     name = get_regime(regime)[0]
     configs = [replace(c, threads=threads) for c in regime_configs(regime, variants, cells, seeds, out)]
+    configs = [replace(c, state=state_path(c)) for c in configs]
     out, todo, n_runs = configs[0].out, pending_runs(configs), len({run_key(c) for c in configs})
     print(f"regime {name}: {n_runs} runs, {len(todo)} not yet in {out}")
     print(describe_runs(configs, todo))
-    res = dict(regime=name, out=out, runs=n_runs, pending=len(todo), projected_s=None, finished=[],
+    res = dict(regime=name, out=out, runs=n_runs, pending=len(todo), projected_s=None, finished=[], paused=[],
                failed=[], stopped=False, not_started=len(todo))
     if dry_run or not todo: return res
     lock_fd = lock_results(out)
     try:
         todo = pending_runs(configs)          # under the lock: the file cannot change behind our back any more
+        recorded = completed_runs(out)
+        for f in Path(configs[0].state).parent.glob("*.pt"):     # a run killed between its record and its cleanup
+            if f.stem in recorded: f.unlink()
+        done = {run_key(c): steps_done(c) for c in todo}
+        todo.sort(key=lambda c: done[run_key(c)] == 0)          # resume unfinished runs first (the sort is stable)
+        if any(done.values()):
+            print(f"{sum(map(bool, done.values()))} run(s) resume from a saved state: "
+                  + ", ".join(f"{c.variant} {cell_label(asdict(c))} seed {c.seed} at step {done[run_key(c)]}"
+                              for c in todo if done[run_key(c)]))
         costs = {}
         for c in todo:
             if cost_key(c) in costs: continue
             costs[cost_key(c)] = m = measure_cost(c, measure_steps, threads)
             print(f"  {c.variant:<8} {cell_label(asdict(c)):<8} batch {c.batch_size:<3} {m['step_s']:.3f} s/step"
                   f" -> {fmt_duration(run_seconds(c, m))} per run of {c.steps} steps ({threads} thread(s))")
-        run_s = lambda c: run_seconds(c, costs[cost_key(c)])
+        run_s = lambda c: run_seconds(c, costs[cost_key(c)], done[run_key(c)])
         total, wall = sum(map(run_s, todo)), projected_wall(list(map(run_s, todo)), workers)
         res["projected_s"] = wall
         print(f"projected: {len(todo)} runs, {fmt_duration(total)} of run time, {fmt_duration(wall)} wall-clock"
               f" with {workers} worker(s) x {threads} thread(s)"
               + (f"; budget {fmt_duration(max_hours * 3600)}" if max_hours else ""))
         budget = math.inf if max_hours is None else max_hours * 3600
+        stop_at = 0.0 if max_hours is None else time.time() + budget - (time.perf_counter() - t0)
         show = show_progress(progress)
-        res.update(_run_queue(todo, workers, threads, budget, run_s, lock_fd, show, t0))
+        res.update(_run_queue(todo, workers, threads, budget, run_s, lock_fd, show, t0, stop_at))
     finally: os.close(lock_fd)
     n = len(res["finished"])
-    print(f"{n} run(s) finished, {len(res['failed'])} failed, {res['not_started']} not started"
+    print(f"{n} run(s) finished, {len(res['paused'])} paused, {len(res['failed'])} failed, "
+          f"{res['not_started']} not started"
           + (" (budget reached)" if res["stopped"] else "") + f"; {fmt_duration(time.perf_counter() - t0)}")
     return res
 

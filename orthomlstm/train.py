@@ -6,12 +6,12 @@
 __all__ = ['LEGACY_KEYS', 'SOLVED_ACC', 'RECORD_FIELDS', 'setting', 'TrainConfig', 'validate_config', 'config_dict', 'run_key',
            'lr_factor', 'make_batches', 'make_val_set', 'class_counts', 'accuracies', 'evaluate', 'make_model',
            'RunResult', 'append_jsonl', 'read_jsonl', 'completed_runs', 'save_checkpoint', 'pick_device',
-           'library_versions', 'show_progress', 'train', 'sweep', 'summary', 'field_help', 'config_parameters',
-           'train_cli']
+           'library_versions', 'show_progress', 'save_state', 'load_state', 'train', 'sweep', 'summary', 'field_help',
+           'config_parameters', 'train_cli']
 
 # %% ../nbs/05_train.ipynb #1f8f96e7
 import hashlib, inspect, json, math, os, platform, sys, time
-from dataclasses import dataclass, asdict, field, fields
+from dataclasses import dataclass, asdict, field, fields, replace
 from pathlib import Path
 from typing import Annotated
 import numpy as np
@@ -58,6 +58,8 @@ class TrainConfig:
     form: str = setting("chunkwise", 'mLSTM sequence form: "chunkwise", "parallel" or "recurrent"')
     out: str = setting("runs/results.jsonl", 'JSONL file the run record is appended to ("" = none)')
     checkpoint: str = setting("", 'file the final weights are saved to ("" = none)')
+    state: str = setting("", 'file the training state is saved to at every evaluation and resumed from ("" = none)')
+    stop_at: float = setting(0.0, "Unix time after which the run saves its state and pauses (0 = never; needs state)")
     threads: int = setting(0, "torch CPU threads (0 = torch's default)")
     device: str = setting("auto", '"auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N"')
     progress: str = setting("auto", 'progress bar: "auto" (interactive terminal outside CI only), "on" or "off"')
@@ -84,11 +86,15 @@ def validate_config(c:TrainConfig, # the configuration to check
     need(isinstance(d, str) and (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())),
          "device", "'auto', 'cpu', 'cuda' or 'cuda:N'", d)
     need(not d.startswith("cuda") or torch.cuda.is_available(), "device", "'auto' or 'cpu' here (no CUDA)", d)
-    for k in ("out", "checkpoint"): need(isinstance(getattr(c, k), str), k, "a path or '' (none)", getattr(c, k))
+    for k in ("out", "checkpoint", "state"):
+        need(isinstance(getattr(c, k), str), k, "a path or '' (none)", getattr(c, k))
+    check_number("stop_at", c.stop_at, 0)
+    need(not c.stop_at or c.state, "stop_at", "0 unless `state` names a file (a paused run keeps its state there)",
+         c.stop_at)
     return c
 
 # %% ../nbs/05_train.ipynb #97b75854
-_NOT_IN_KEY = ("out", "checkpoint", "threads", "device", "progress")
+_NOT_IN_KEY = ("out", "checkpoint", "state", "stop_at", "threads", "device", "progress")
 LEGACY_KEYS = {"backend": "form"}   # config keys of earlier records -> today's field names
 
 def config_dict(c, # a `TrainConfig`, or the `config` dict of a record (earlier key names are translated)
@@ -203,7 +209,7 @@ def _json_safe(o):
 class RunResult:
     "The outcome of one training run; `record()` is its JSONL line."
     run_key: str          # `run_key(config)`
-    status: str           # "ok" or "diverged" (a non-finite loss or gradient norm)
+    status: str           # "ok", "diverged" (a non-finite loss or gradient norm) or "paused" (at `stop_at`)
     config: dict          # the full `TrainConfig`
     evals: list           # one dict per evaluation: step, lr, train_loss(_avg), grad_norm(_max), val_loss, acc, ...
     train_loss: list      # training loss of every step (5 decimals; None where not finite)
@@ -295,21 +301,52 @@ def show_progress(progress:str="auto", # "auto", "on" or "off"
     return bool(sys.stderr.isatty()) and not os.environ.get("CI") and "ipykernel" not in sys.modules
 
 # %% ../nbs/05_train.ipynb #cd0293d9
+def save_state(path, # destination file
+               step:int, # the last step trained
+               model:torch.nn.Module, # the model being trained
+               opt:torch.optim.Optimizer, # its optimizer
+               rng:np.random.Generator, # the generator of training batches
+               c:TrainConfig, # the run's config
+               progress:dict, # the loop's running values: evaluations, losses, timers
+              ):
+    "Save all a paused run needs to continue bit for bit (to a temporary file, then renamed into place)."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # two writers never share a temporary file
+    torch.save(dict(run_key=run_key(c), step=step, model=model.state_dict(), opt=opt.state_dict(),
+                    rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(), progress=progress), tmp)
+    os.replace(tmp, path)
+
+def load_state(path, # a file written by `save_state`
+               c:TrainConfig, # the run it must belong to
+              )->dict: # what `save_state` saved; None if `path` does not exist
+    "The saved training state of run `c` in `path`, or None; a state of another run raises `ValueError`."
+    path = Path(path)
+    if not path.exists(): return None
+    s = torch.load(path, map_location="cpu", weights_only=True)
+    need(s.get("run_key") == run_key(c), "state", f"a state file of run {run_key(c)}",
+         f"{path} (run {s.get('run_key')})")
+    return s
+
 def _train(c:TrainConfig, device:torch.device, show:bool)->RunResult:
-    "The loop of `train` (validated config, device chosen, determinism set)."
+    "The loop of `train` (validated config, device chosen, determinism set), from its saved state if there is one."
     from tqdm.auto import tqdm
-    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
     torch.manual_seed(c.seed)
     model = make_model(c).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     train_rng, val_set = np.random.default_rng(c.seed), make_val_set(c)
     eval_steps = {1, c.steps} | set(range(c.eval_every, c.steps + 1, c.eval_every))
-    evals, losses, window, gmax = [], [], [], 0.0
-    status, diverged_step, train_time, tokens = "ok", None, 0.0, 0
-    bar = tqdm(total=c.steps, disable=not show, file=sys.stderr, dynamic_ncols=True, mininterval=1.0,
-               desc=f"{c.variant} V{c.vocab_size} T{c.seq_len} s{c.seed}")
+    p = dict(step=0, evals=[], losses=[], window=[], gmax=0.0, status="ok", diverged_step=None, train_time=0.0,
+             tokens=0, elapsed=0.0, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    saved = load_state(c.state, c) if c.state else None
+    if saved is not None:                  # continue where the last segment stopped
+        model.load_state_dict(saved["model"]); opt.load_state_dict(saved["opt"])
+        train_rng.bit_generator.state = saved["rng"]; torch.set_rng_state(saved["torch_rng"])
+        p = saved["progress"]
+    t0 = time.perf_counter() - p["elapsed"]
+    bar = tqdm(total=c.steps, initial=p["step"], disable=not show, file=sys.stderr, dynamic_ncols=True,
+               mininterval=1.0, desc=f"{c.variant} V{c.vocab_size} T{c.seq_len} s{c.seed}")
     model.train()
-    for step in range(1, c.steps + 1):
+    for step in range(p["step"] + 1, c.steps + 1):
         ts = time.perf_counter()
         lr = c.lr * lr_factor(step - 1, c.steps, c.lr_schedule)
         for g in opt.param_groups: g["lr"] = lr
@@ -321,40 +358,48 @@ def _train(c:TrainConfig, device:torch.device, show:bool)->RunResult:
             opt.zero_grad(set_to_none=True); loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip if c.grad_clip > 0 else math.inf).item()
             if math.isfinite(gn): opt.step()
-        train_time += time.perf_counter() - ts; tokens += x.numel()
-        losses.append(round(lval, 5) if math.isfinite(lval) else None)
-        if not (math.isfinite(lval) and math.isfinite(gn)): status, diverged_step = "diverged", step
-        window.append(lval); gmax = max(gmax, gn) if math.isfinite(gn) else gmax
-        if step in eval_steps or status == "diverged":
+        p["train_time"] += time.perf_counter() - ts; p["tokens"] += x.numel(); p["step"] = step
+        p["losses"].append(round(lval, 5) if math.isfinite(lval) else None)
+        if not (math.isfinite(lval) and math.isfinite(gn)): p["status"], p["diverged_step"] = "diverged", step
+        p["window"].append(lval); p["gmax"] = max(p["gmax"], gn) if math.isfinite(gn) else p["gmax"]
+        if step in eval_steps or p["status"] == "diverged":
             ev = evaluate(model, val_set, device)
-            evals.append(dict(step=step, lr=lr, train_loss=lval, train_loss_avg=float(np.mean(window)), grad_norm=gn,
-                              grad_norm_max=gmax, **ev, time_s=time.perf_counter() - t0))
-            window, gmax = [], 0.0
+            p["evals"].append(dict(step=step, lr=lr, train_loss=lval, train_loss_avg=float(np.mean(p["window"])),
+                                   grad_norm=gn, grad_norm_max=p["gmax"], **ev, time_s=time.perf_counter() - t0))
+            p["window"], p["gmax"] = [], 0.0
         bar.update(1)
         if show and (step % 10 == 0 or step == c.steps):
-            bar.set_postfix(loss=f"{lval:.3f}", acc=f"{evals[-1]['acc']:.3f}",
-                            tok_s=f"{tokens / max(train_time, 1e-9):,.0f}")
-        if status == "diverged": break
+            bar.set_postfix(loss=f"{lval:.3f}", acc=f"{p['evals'][-1]['acc']:.3f}",
+                            tok_s=f"{p['tokens'] / max(p['train_time'], 1e-9):,.0f}")
+        if p["status"] == "diverged" or step == c.steps: break
+        pause = bool(c.stop_at) and time.time() >= c.stop_at
+        if c.state and (pause or step in eval_steps):
+            p["elapsed"] = time.perf_counter() - t0
+            save_state(c.state, step, model, opt, train_rng, c, p)
+        if pause: p["status"] = "paused"; break
     bar.close()
-    if c.checkpoint: save_checkpoint(c.checkpoint, model, c, step)
+    if c.checkpoint and p["status"] != "paused": save_checkpoint(c.checkpoint, model, c, p["step"])
+    evals, status = p["evals"], p["status"]
     accs = [e["acc"] for e in evals if _finite(e["acc"])]
     maccs = [e["macro_acc"] for e in evals if _finite(e["macro_acc"])]
     last = evals[-1]
-    return RunResult(
-        run_key=run_key(c), status=status, config=asdict(c), evals=evals, train_loss=losses,
+    return RunResult(   # the record's config leaves out where and until when the run kept its state
+        run_key=run_key(c), status=status, config=asdict(replace(c, state="", stop_at=0.0)), evals=evals,
+        train_loss=p["losses"],
         final_acc=last["acc"], best_acc=max(accs, default=None), final_macro_acc=last["macro_acc"],
         best_macro_acc=max(maccs, default=None), final_val_loss=last["val_loss"],
         solved=bool(status == "ok" and _finite(last["acc"]) and last["acc"] >= SOLVED_ACC),
         escape_step=next((e["step"] for e in evals if _finite(e["acc"]) and e["acc"] >= SOLVED_ACC), None),
-        diverged_step=diverged_step, param_count=count_parameters(model),
-        tokens_per_s=tokens / max(train_time, 1e-9), train_time_s=train_time, wall_time_s=time.perf_counter() - t0,
+        diverged_step=p["diverged_step"], param_count=count_parameters(model),
+        tokens_per_s=p["tokens"] / max(p["train_time"], 1e-9), train_time_s=p["train_time"],
+        wall_time_s=time.perf_counter() - t0,
         device=str(device) if device.type != "cuda" else f"{device} ({torch.cuda.get_device_name(device)})",
-        threads=torch.get_num_threads(), versions=library_versions(), started_at=started, checkpoint=c.checkpoint)
+        threads=torch.get_num_threads(), versions=library_versions(), started_at=p["started"], checkpoint=c.checkpoint)
 
 # %% ../nbs/05_train.ipynb #220611f9
 def train(config:TrainConfig, # the run (validated first: a bad field raises `ValueError` before any work)
          )->RunResult:
-    "Train one model as `config` says, append its record to `config.out` (unless empty) and return the `RunResult`."
+    "Train one model as `config` says (from its saved `state`, if any), record it in `config.out`; return the result."
     c = validate_config(config)
     device = pick_device(c.device)
     threads = torch.get_num_threads()
@@ -366,7 +411,9 @@ def train(config:TrainConfig, # the run (validated first: a bad field raises `Va
         res = _train(c, device, show_progress(c.progress))
     finally:
         torch.set_num_threads(threads); torch.use_deterministic_algorithms(det, warn_only=warn)
-    if c.out: append_jsonl(c.out, res.record())
+    if res.status != "paused":          # a paused run is recorded when it finishes, and its state is then dropped
+        if c.out: append_jsonl(c.out, res.record())
+        if c.state: Path(c.state).unlink(missing_ok=True)
     return res
 
 def sweep(configs:list, # `TrainConfig`s, each appending to its own `out`
