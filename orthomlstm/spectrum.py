@@ -22,8 +22,8 @@ from .nar import nar_vocab, noisy_ar_batch
 from .mlstm import init_state, mlstm_step, mlstm_read, log_decay_matrix
 from .layer import memory_spectrum
 from .model import NARModel
-from .train import (SOLVED_ACC, TrainConfig, validate_config, run_key, make_model, make_val_set, evaluate,
-                              train, library_versions, show_progress)
+from .train import SOLVED_ACC, TrainConfig, validate_config, run_key, make_model, make_val_set, evaluate
+from .train import train, library_versions, show_progress
 
 # %% ../nbs/06b_spectrum.ipynb #spec006
 SPECTRUM_CELL = dict(vocab_size=40, seq_len=128, batch_size=16, lr=3e-3, lr_schedule="cosine", steps=500, dim=94,
