@@ -204,7 +204,7 @@ class Kernel:
         check_int("steps", steps, 0)
         out = empty(X.shape, X.dtype) if out is None else out; _check("out", out, (N, m, n), dt)
         getattr(self.lib, f"ns_cubic_forward_{_SFX[dt]}")(X.data_ptr(), scale.data_ptr(), out.data_ptr(), N, m, n,
-                                                           steps, _threads(threads))
+                                                          steps, _threads(threads))
         return out
 
     def ns_vjp(self, X:torch.Tensor, # (N, m, n) matrices

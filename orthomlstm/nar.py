@@ -109,7 +109,7 @@ def noisy_ar_instance(vocab_size:int=32, # total vocabulary size (keys + values 
         tgt += [ign, bound[k] if repeat and multi_query else ign]
     if not bound:
         raise NoKeyValueSlot("no key-value slot was drawn (every slot was noise and no slot was protected); "
-                         "MAD's generator fails here too -- use a longer seq_len or a smaller frac_noise")
+                             "MAD's generator fails here too -- use a longer seq_len or a smaller frac_noise")
     keys = list(bound)
     kp = keys[rng.integers(0, len(keys))]      # probe: uniform over the distinct keys presented
     if not multi_query: seq.append(voc.prefix); tgt.append(-100)

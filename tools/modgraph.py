@@ -2,8 +2,9 @@
 
 `python tools/modgraph.py` lists, in reading order (the order of the notebooks in nbs/), every module of
 `orthomlstm` with the modules of the package it imports (at the top or inside a function), then checks two rules:
-the graph has no cycle, and every module imports only modules that come before it in reading order.
-It exits with status 1 and names the offending imports if either rule is broken.
+the graph has no cycle, and every module imports only modules that come before it in reading order. The second rule
+holds for every code cell of a notebook too (examples and tests): a room may use only its own and earlier modules.
+It exits with status 1 and names the offending imports if a rule is broken.
 `--markdown` prints the same list as a Markdown table (the one in nbs/index.ipynb).
 """
 import ast, json, re, sys
@@ -25,9 +26,9 @@ def reading_order() -> list:
     return order
 
 
-def imports(module: str) -> set:
-    "Modules of the package that `orthomlstm/<module>.py` imports, anywhere in its code (not in strings)."
-    tree = ast.parse((ROOT / PKG / f"{module}.py").read_text())
+def imports(module: str, source: str = None) -> set:
+    "Modules of the package that `orthomlstm/<module>.py` (or `source`) imports, anywhere in its code (not in strings)."
+    tree = ast.parse((ROOT / PKG / f"{module}.py").read_text() if source is None else source)
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -60,6 +61,21 @@ def problems(order: list, g: dict) -> list:
             for m, nb in order for d in sorted(g[m]) if pos[d] > pos[m]]
 
 
+def cell_problems(order: list) -> list:
+    "Code cells of a notebook that import a module of the package read after the notebook's own."
+    pos, out = {m: i for i, (m, _) in enumerate(order)}, []
+    for m, nb in order:
+        for n, cell in enumerate(json.loads((ROOT / "nbs" / nb).read_text())["cells"]):
+            if cell["cell_type"] != "code": continue
+            src = "".join(cell["source"])
+            src = "\n".join("pass" if l.lstrip().startswith(("%", "!")) else l for l in src.splitlines())
+            try: later = {d for d in imports(m, src) if d in pos and pos[d] > pos[m]}
+            except SyntaxError: continue
+            out += [f"{nb} (cell {n}) imports {d} ({order[pos[d]][1]}), which comes later in reading order"
+                    for d in sorted(later)]
+    return out
+
+
 def cycles(g: dict) -> list:
     "Strongly connected components with more than one module (Tarjan)."
     index, low, stack, on, out, n = {}, {}, [], set(), [], [0]
@@ -90,7 +106,7 @@ def main(argv: list) -> int:
     else:
         for m, nb in order:
             print(f"{m:<14} <- {', '.join(sorted(g[m], key=pos.get)) or '(nothing of the package)'}")
-    bad = [f"import cycle: {' <-> '.join(c)}" for c in cycles(g)] + problems(order, g)
+    bad = [f"import cycle: {' <-> '.join(c)}" for c in cycles(g)] + problems(order, g) + cell_problems(order)
     for b in bad: print(f"modgraph: {b}", file=sys.stderr)
     if bad: return 1
     print(f"modgraph: {len(order)} modules, {sum(map(len, g.values()))} imports, no cycle, all downhill", file=sys.stderr)
