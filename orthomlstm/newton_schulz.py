@@ -284,14 +284,14 @@ def _ns_backward(Xv, Gv, r, s, eps, steps, coeffs, method, nb, out, yout=None):
     return out
 
 # %% ../nbs/01_newton_schulz.ipynb #cppk0003
-NS_BACKENDS = ("auto", "cpp", "torch", "plain")
+NS_BACKENDS = ("auto", "cpp", "torch", "plain", "triton")
 NS_BACKEND = os.environ.get("ORTHOMLSTM_NS_BACKEND", "auto")   # one of `NS_BACKENDS`, see above
 log = logging.getLogger("orthomlstm")
 _CHOICES = {}   # (build, threads) -> the measured choice
 
 @contextlib.contextmanager
-def use_ns_backend(ns_backend:str): # "auto" | "cpp" | "torch" | "plain"
-    "Context manager: run `newton_schulz` / `newton_schulz_vjp` on `ns_backend` inside the block."
+def use_ns_backend(ns_backend:str): # "auto" | "cpp" | "torch" | "plain" | "triton"
+    "Context manager: `newton_schulz`, `newton_schulz_vjp` and the layer's chunkwise form use `ns_backend` inside."
     global NS_BACKEND
     check_choice("ns_backend", ns_backend, NS_BACKENDS)
     if ns_backend == "cpp" and ns_kernel() is None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, one command: `bash tools/gpu_check.sh` (needs the gpu extra: pip install -e ".[dev,gpu]").
-#   1. the exactness tests of the Triton kernels (nbs/03b_triton.ipynb): on CUDA where there is a device, else in
-#      Triton's CPU interpreter;
+#   1. the exactness tests of the Triton kernels (nbs/03a_triton.ipynb) and of the layer's notebook, whose Triton
+#      tests check that the layer runs the kernels and matches the torch path (nbs/03b_layer.ipynb): on CUDA where
+#      there is a device, else in Triton's CPU interpreter;
 #   2. a compile check: the kernels compiled to sm_80 and sm_90 machine code by Triton and ptxas (no GPU needed),
 #      with registers, stack (spills) and shared memory per kernel;
 #   3. on a GPU only: the benchmark `orthomlstm.triton_scan.bench_triton` (fused Triton scan vs composed torch path
@@ -21,11 +22,11 @@ python -c "import torch, triton; print('torch', torch.__version__, '| triton', t
            torch.cuda.get_device_name() if torch.cuda.is_available() else 'none')"
 
 if [ "$gpu" = 1 ]; then
-  echo "== 1/3 exactness tests of the Triton kernels on CUDA (nbs/03b_triton.ipynb)"
-  env -u TRITON_INTERPRET nbdev-test nbs/03b_triton.ipynb --verbose --timing
+  echo "== 1/3 exactness tests of the Triton kernels and the layer's Triton path on CUDA (03a_triton, 03b_layer)"
+  for nb in 03a_triton 03b_layer; do env -u TRITON_INTERPRET nbdev-test "nbs/$nb.ipynb" --verbose --timing; done
 else
-  echo "== 1/3 exactness tests of the Triton kernels in Triton's CPU interpreter (no CUDA device here)"
-  TRITON_INTERPRET=1 nbdev-test nbs/03b_triton.ipynb --verbose --timing
+  echo "== 1/3 exactness tests of the Triton kernels and the layer's Triton path in Triton's CPU interpreter (no CUDA)"
+  for nb in 03a_triton 03b_layer; do TRITON_INTERPRET=1 nbdev-test "nbs/$nb.ipynb" --verbose --timing; done
 fi
 
 echo "== 2/3 compile check: the kernels as sm_80 / sm_90 machine code (Triton + ptxas, no GPU needed)"

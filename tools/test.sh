@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Without a CUDA device, Triton kernels run in its CPU interpreter. nbdev-test runs every notebook in one process and
-# Triton fixes the mode when it is first imported (torch.compile in 03a_layer imports it), so set it for the whole run.
+# Triton fixes the mode when it is first imported (03a_triton imports it, 03b_layer's Triton tests and torch.compile
+# too), so set it for the whole run.
 python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" || export TRITON_INTERPRET=1
 echo "== 1/6 nbdev-export leaves orthomlstm/ unchanged"
 nbdev-export
