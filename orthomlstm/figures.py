@@ -239,8 +239,9 @@ def fig_solved(df:pd.DataFrame, # rows of the common table (ours and the replica
             dd = d[d["arm"] == arm].set_index("cell").reindex(cells)
             x = np.arange(len(cells)) + (j - 0.5) * 0.38
             ax.bar(x, dd["share"], width=0.36, color=_PALETTE[arm], label=arm)
-            for xi, (sv, n) in zip(x, zip(dd["solved"], dd["seeds"])):
-                if n == n: ax.text(xi, 0.02, f"{int(sv)}/{int(n)}", ha="center", va="bottom", fontsize=7, color="white")
+            for xi, (sv, n) in zip(x, zip(dd["solved"], dd["seeds"])):   # on the bar, or above it if it is too low
+                if n == n: ax.text(xi, 0.02, f"{int(sv)}/{int(n)}", ha="center", va="bottom", fontsize=7,
+                                   color="white" if sv / n >= 0.08 else _PALETTE[arm])
         ax.set_xticks(range(len(cells)), cells); ax.set_ylim(0, 1); ax.set_title(src, fontsize=8)
         ax.set_ylabel("share of seeds solved (final acc ≥ 0.8)")
     axes[0].legend(loc="upper left", fontsize=7)
