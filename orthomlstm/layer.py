@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from .kernels import interleaved_times
 from .checks import check_choice, check_int, check_number, is_int, need
-from .mlstm import (READS, STABILIZERS, check_read_args, init_state, mlstm_step,
-                              mlstm_read, mlstm_parallel, mlstm_recurrent, read_transform)
+from .mlstm import READS, STABILIZERS, check_read_args, init_state, mlstm_step
+from .mlstm import mlstm_read, mlstm_parallel, mlstm_recurrent, read_transform
 import orthomlstm.newton_schulz as _ns      # the module, so that `NS_BACKEND` is read as it is at call time
 from .newton_schulz import NS_BACKENDS, newton_schulz_reference
 from .scan import mlstm_chunkwise
