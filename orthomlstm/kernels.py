@@ -179,8 +179,8 @@ class Kernel:
         for t, R in (("f32", F), ("f64", D)):
             getattr(L, f"ns_cubic_forward_{t}").argtypes = [_P, _P, _P, _L, _I, _I, _I, _I]
             getattr(L, f"ns_cubic_vjp_{t}").argtypes = [_P] * 6 + [_L, _I, _I, _I, _I]
-            getattr(L, f"ortho_read_forward_{t}").argtypes = [_P] * 7 + [_L, _I, _I, _I, R, _I]
-            getattr(L, f"ortho_read_backward_{t}").argtypes = [_P] * 13 + [_L, _I, _I, _I, R, _I]
+            getattr(L, f"ortho_read_forward_{t}").argtypes = [_P] * 7 + [_L, _I, _I, _I, _I, R, _I]
+            getattr(L, f"ortho_read_backward_{t}").argtypes = [_P] * 13 + [_L, _I, _I, _I, _I, R, _I]
         L.om_build_info.argtypes, L.om_build_info.restype = [_P], ctypes.c_char_p
         L.om_gram_fraction.argtypes, L.om_gram_fraction.restype = [_I, _I], D
         L.om_fma_peak_gflops.argtypes, L.om_fma_peak_gflops.restype = [_L, _I], D
@@ -229,8 +229,8 @@ class Kernel:
             None if yout is None else yout.data_ptr(), N, m, n, steps, _threads(threads))
         return out
 
-    def _read_args(self, W, a, C0, q, k, v, steps, eps):
-        "Check the fused read's inputs; return (groups, steps per group, d)."
+    def _read_args(self, W, a, C0, q, k, v, steps, eps, levels):
+        "Check the fused read's inputs; return (groups, steps per group, d, levels as the C++ code takes it)."
         need(isinstance(q, torch.Tensor) and q.ndim >= 2, "q", "a (..., sl, d) tensor", getattr(q, "shape", type(q)))
         *lead, sl, d = q.shape; dt = q.dtype
         _check("q", q, q.shape)
@@ -238,7 +238,8 @@ class Kernel:
                              ("k", k, (*lead, sl, d)), ("v", v, (*lead, sl, d))): _check(name, x, shp, dt)
         check_int("steps", steps, 0)
         check_number("eps", eps, 0, strict=True)
-        return q.numel() // max(1, sl * d), sl, d
+        need(levels is None or (is_int(levels) and levels >= 0), "levels", "None or an int >= 0", levels)
+        return q.numel() // max(1, sl * d), sl, d, -1 if levels is None else levels
 
     def ortho_read_forward(self, W:torch.Tensor, # (..., sl, sl) intra-group weights W[t, u]
                            a:torch.Tensor, # (..., sl) weight of the start memory at each step
@@ -247,24 +248,25 @@ class Kernel:
                            steps:int, # Newton–Schulz steps
                            eps:float, # Frobenius-norm clamp
                            threads:int=None, # worker threads (default torch's)
+                           levels:int=None, # last iterations carried as vectors (None: the largest L with 3^L <= d)
                           )->torch.Tensor: # (..., sl, d) num_t = q_t^T NS(C_t / max(|C_t|_F, eps))
         "Fused orthogonalized read: C_t = a_t C0 + sum_u W[t,u] k_u v_u^T formed, orthogonalized and read per step."
-        G, sl, d = self._read_args(W, a, C0, q, k, v, steps, eps)
+        G, sl, d, lv = self._read_args(W, a, C0, q, k, v, steps, eps, levels)
         num = empty(q.shape, q.dtype)
         getattr(self.lib, f"ortho_read_forward_{_SFX[q.dtype]}")(
-            *[x.data_ptr() for x in (W, a, C0, q, k, v, num)], G, sl, d, steps, eps, _threads(threads))
+            *[x.data_ptr() for x in (W, a, C0, q, k, v, num)], G, sl, d, steps, lv, eps, _threads(threads))
         return num
 
     def ortho_read_backward(self, W, a, C0, q, k, v, # as for `ortho_read_forward`
                             dnum:torch.Tensor, # (..., sl, d) upstream gradient of num
-                            steps:int, eps:float, threads:int=None,
+                            steps:int, eps:float, threads:int=None, levels:int=None, # as for `ortho_read_forward`
                            )->tuple: # (dW, da, dC0, dq, dk, dv)
         "Gradients of `ortho_read_forward` at `dnum` (recomputes every C_t and replays its iteration)."
-        G, sl, d = self._read_args(W, a, C0, q, k, v, steps, eps)
+        G, sl, d, lv = self._read_args(W, a, C0, q, k, v, steps, eps, levels)
         _check("dnum", dnum, q.shape, q.dtype)
         outs = [empty(x.shape, x.dtype) for x in (W, a, C0, q, k, v)]
         getattr(self.lib, f"ortho_read_backward_{_SFX[q.dtype]}")(
-            *[x.data_ptr() for x in (W, a, C0, q, k, v, dnum, *outs)], G, sl, d, steps, eps, _threads(threads))
+            *[x.data_ptr() for x in (W, a, C0, q, k, v, dnum, *outs)], G, sl, d, steps, lv, eps, _threads(threads))
         return tuple(outs)
 
     def gram_fraction(self, n:int, dtype=torch.float32)->float:

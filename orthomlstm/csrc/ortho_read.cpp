@@ -1,8 +1,8 @@
 // orthomlstm kernels: the chunkwise scan's orthogonalized read, fused. For a group of `sl` steps that share a start
 // memory C0, num_t = q_t^T NS(C_t / max(|C_t|_F, eps)), C_t = a_t C0 + sum_u W[t, u] k_u v_u^T (k: rows of C,
-// v: columns), with C_t formed, normalised, orthogonalized and read in cache one step at a time; the backward
-// recomputes each C_t and replays its iteration. Layouts: W (G, sl, sl), a (G, sl), C0 (G, d, d), q, k, v, num
-// (G, sl, d).
+// v: columns), with C_t formed, normalised, orthogonalized and read in cache one step at a time (the last
+// iterations on vectors, newton_schulz.h); the backward recomputes each C_t and replays its iteration.
+// Layouts: W (G, sl, sl), a (G, sl), C0 (G, d, d), q, k, v, num (G, sl, d).
 #include <cmath>
 #include "newton_schulz.h"
 
@@ -22,13 +22,15 @@ template <class T> struct Group {
 
 template <class T>
 static void ortho_read_forward(const T* Wg, const T* a, const T* C0, const T* q, const T* k, const T* v, T* num,
-                               long long G, int sl, int d, int steps, T eps, int nthreads) {
+                               long long G, int sl, int d, int steps, int levels, T eps,
+                               int nthreads) {
   Group<T> g{mat<T>(d, d), sl, padded<T>(sl)};
   const Mat<T>& s = g.s;
   long zs = s.zs(), as = s.as();
   parallel(G, nthreads, [&](long long gi) {
-    T* C0p = scratch<T>().get(3 * zs + as + sl * s.np + sl * d + zs);
-    T *vp = C0p + zs, *kw = vp + sl * s.np, *Z = kw + sl * d, *Zn = Z + zs, *A = Zn + zs;
+    long vr = read_rows<T>(d, steps, levels) * s.np;
+    T* C0p = scratch<T>().get(4 * zs + as + sl * s.np + sl * d + zs + vr);
+    T *vp = C0p + zs, *kw = vp + sl * s.np, *Z = kw + sl * d, *Zn = Z + zs, *A = Zn + zs, *Zt = A + as, *vec = Zt + zs;
     pad_rows(C0 + gi * d * d, d, d, s.np, T(1), C0p);
     pad_rows(v + gi * sl * d, sl, d, s.np, T(1), vp);
     const T *kg = k + gi * sl * d, *qg = q + gi * sl * d, *Wt = Wg + gi * sl * sl;
@@ -36,12 +38,7 @@ static void ortho_read_forward(const T* Wg, const T* a, const T* C0, const T* q,
       g.form(Wt + t * sl, a[gi * sl + t], kg, vp, C0p, kw, Z);
       T r = g.norm(Z), sc = T(1) / (r > eps ? r : eps);
       for (long j = 0; j < zs; j++) Z[j] *= sc;
-      const T* Y = ns_forward_one(s, Z, Zn, A, steps);
-      T* o = num + (gi * sl + t) * d;
-      const T* qt = qg + t * d;
-      for (int j = 0; j < d; j++) o[j] = 0;
-      for (int i = 0; i < d; i++)
-        for (int j = 0; j < d; j++) o[j] += qt[i] * Y[i * s.np + j];
+      ns_read_forward_one(s, Z, Zn, A, Zt, vec, qg + t * d, num + (gi * sl + t) * d, steps, levels);
     }
   });
 }
@@ -49,18 +46,20 @@ static void ortho_read_forward(const T* Wg, const T* a, const T* C0, const T* q,
 template <class T>
 static void ortho_read_backward(const T* Wg, const T* a, const T* C0, const T* q, const T* k, const T* v,
                                 const T* dnum, T* dW, T* da, T* dC0, T* dq, T* dk, T* dv, long long G, int sl, int d,
-                                int steps, T eps, int nthreads) {
+                                int steps, int levels, T eps, int nthreads) {
   Group<T> g{mat<T>(d, d), sl, padded<T>(sl)};
   const Mat<T>& s = g.s;
   const int np = s.np, sp = g.sp;
   long zs = s.zs(), as = s.as();
   parallel(G, nthreads, [&](long long gi) {
-    long need = (steps + 3) * zs + (steps + 1) * as + 3 * zs + sl * np + sl * d + 2 * (long)np * sp + 2 * (long)d * sp;
+    long need = (steps + 3) * zs + (steps + 1) * as + 3 * zs + sl * np + sl * d + 2 * (long)np * sp + 2 * (long)d * sp
+                + zs + read_rows<T>(d, steps, levels) * np;
     T* Zs = scratch<T>().get(need);
     T* As = Zs + (steps + 1) * zs;
     T *Gb = As + steps * as, *Tb = Gb + zs, *S = Tb + zs;   // S: as
     T *C0p = S + as, *dCs = C0p + zs, *dC0a = dCs + zs, *vp = dC0a + zs, *kw = vp + sl * np;
     T *vT = kw + sl * d, *kT = vT + (long)np * sp, *X = kT + (long)np * sp, *Zk = X + (long)d * sp;
+    T *Zt = Zk + (long)d * sp, *vec = Zt + zs;
     pad_rows(C0 + gi * d * d, d, d, np, T(1), C0p);
     pad_rows(v + gi * sl * d, sl, d, np, T(1), vp);
     const T *kg = k + gi * sl * d, *vg = v + gi * sl * d, *qg = q + gi * sl * d, *Wt = Wg + gi * sl * sl;
@@ -76,18 +75,7 @@ static void ortho_read_backward(const T* Wg, const T* a, const T* C0, const T* q
       T r = g.norm(Zs), sc = T(1) / (r > eps ? r : eps), w = r > eps ? sc : T(0);
       for (long j = 0; j < zs; j++) Zs[j] *= sc;
       const T *qt = qg + t * d, *dn = dnum + (gi * sl + t) * d;
-      for (int i = 0; i < d; i++) {  // upstream gradient of Y: q_t dnum_t^T
-        for (int j = 0; j < d; j++) Gb[i * np + j] = qt[i] * dn[j];
-        for (int j = d; j < np; j++) Gb[i * np + j] = 0;
-      }
-      T* dZ = ns_vjp_one(s, Zs, As, Gb, Tb, S, steps, true);
-      const T* Y = Zs + steps * zs;
-      T* dqt = dq + (gi * sl + t) * d;
-      for (int i = 0; i < d; i++) {   // dq_t = Y dnum_t
-        T acc = 0;
-        for (int j = 0; j < d; j++) acc += Y[i * np + j] * dn[j];
-        dqt[i] = acc;
-      }
+      T* dZ = ns_read_vjp_one(s, Zs, As, Gb, Tb, S, Zt, vec, qt, dn, dq + (gi * sl + t) * d, steps, levels);
       T coef = dot(dZ, Zs, zs) * w;    // dC_t = sc dZ_0 - w <dZ_0, Z_0> Z_0
       for (long j = 0; j < zs; j++) dCs[j] = sc * dZ[j] - coef * Zs[j];
       da[gi * sl + t] = dot(dCs, C0p, zs);
@@ -114,23 +102,27 @@ static void ortho_read_backward(const T* Wg, const T* a, const T* C0, const T* q
 }  // namespace om
 
 extern "C" {
-// The chunkwise scan's fused orthogonalized read (cubic NS, eps as in newton_schulz), forward and backward.
+// The chunkwise scan's fused orthogonalized read (cubic NS, eps as in newton_schulz), forward and backward; `levels`
+// iterations (the last ones) are carried as vectors and thin factors, a negative value picks the count (read_levels).
 void ortho_read_forward_f32(const float* W, const float* a, const float* C0, const float* q, const float* k,
-                            const float* v, float* num, long long G, int sl, int d, int steps, float eps, int nt) {
-  om::ortho_read_forward<float>(W, a, C0, q, k, v, num, G, sl, d, steps, eps, nt);
+                            const float* v, float* num, long long G, int sl, int d, int steps, int levels, float eps,
+                            int nt) {
+  om::ortho_read_forward<float>(W, a, C0, q, k, v, num, G, sl, d, steps, levels, eps, nt);
 }
 void ortho_read_forward_f64(const double* W, const double* a, const double* C0, const double* q, const double* k,
-                            const double* v, double* num, long long G, int sl, int d, int steps, double eps, int nt) {
-  om::ortho_read_forward<double>(W, a, C0, q, k, v, num, G, sl, d, steps, eps, nt);
+                            const double* v, double* num, long long G, int sl, int d, int steps, int levels,
+                            double eps, int nt) {
+  om::ortho_read_forward<double>(W, a, C0, q, k, v, num, G, sl, d, steps, levels, eps, nt);
 }
 void ortho_read_backward_f32(const float* W, const float* a, const float* C0, const float* q, const float* k,
                              const float* v, const float* dnum, float* dW, float* da, float* dC0, float* dq, float* dk,
-                             float* dv, long long G, int sl, int d, int steps, float eps, int nt) {
-  om::ortho_read_backward<float>(W, a, C0, q, k, v, dnum, dW, da, dC0, dq, dk, dv, G, sl, d, steps, eps, nt);
+                             float* dv, long long G, int sl, int d, int steps, int levels, float eps, int nt) {
+  om::ortho_read_backward<float>(W, a, C0, q, k, v, dnum, dW, da, dC0, dq, dk, dv, G, sl, d, steps, levels, eps, nt);
 }
 void ortho_read_backward_f64(const double* W, const double* a, const double* C0, const double* q, const double* k,
                              const double* v, const double* dnum, double* dW, double* da, double* dC0, double* dq,
-                             double* dk, double* dv, long long G, int sl, int d, int steps, double eps, int nt) {
-  om::ortho_read_backward<double>(W, a, C0, q, k, v, dnum, dW, da, dC0, dq, dk, dv, G, sl, d, steps, eps, nt);
+                             double* dk, double* dv, long long G, int sl, int d, int steps, int levels, double eps,
+                             int nt) {
+  om::ortho_read_backward<double>(W, a, C0, q, k, v, dnum, dW, da, dC0, dq, dk, dv, G, sl, d, steps, levels, eps, nt);
 }
 }
