@@ -76,12 +76,13 @@ def boundary_states(k:torch.Tensor, # (B, H, NC, L, d) keys, already divided by 
     dC, dn = wk.mT @ v, wk.sum(-2)                                 # chunk contributions, in the frame amax
     C, n, m = state
     Cs, ns, ms = [], [], []
-    for j in range(b.shape[2]):
+    # unbind once: indexing chunk j inside the loop would give each index a backward that fills a full-size zero tensor
+    for gj, aj, dCj, dnj in zip(g.unbind(-1), amax.unbind(-1), dC.unbind(2), dn.unbind(2)):
         Cs.append(C); ns.append(n); ms.append(m)
-        m_new = torch.maximum(g[..., j] + m, amax[..., j])
-        s_old, s_new = torch.exp(g[..., j] + m - m_new), torch.exp(amax[..., j] - m_new)
-        C = s_old[..., None, None] * C + s_new[..., None, None] * dC[:, :, j]
-        n = s_old[..., None] * n + s_new[..., None] * dn[:, :, j]
+        m_new = torch.maximum(gj + m, aj)
+        s_old, s_new = torch.exp(gj + m - m_new), torch.exp(aj - m_new)
+        C = s_old[..., None, None] * C + s_new[..., None, None] * dCj
+        n = s_old[..., None] * n + s_new[..., None] * dnj
         m = m_new
     return (torch.stack(Cs, 2), torch.stack(ns, 2), torch.stack(ms, 2)), (C, n, m)
 
