@@ -119,6 +119,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'orthomlstm.kernels.kernel_source': ('kernels.html#kernel_source', 'orthomlstm/kernels.py'),
                                     'orthomlstm.kernels.load_kernel': ('kernels.html#load_kernel', 'orthomlstm/kernels.py'),
                                     'orthomlstm.kernels.ns_kernel': ('kernels.html#ns_kernel', 'orthomlstm/kernels.py'),
+                                    'orthomlstm.kernels.sources_digest': ('kernels.html#sources_digest', 'orthomlstm/kernels.py'),
                                     'orthomlstm.kernels.supported_marches': ('kernels.html#supported_marches', 'orthomlstm/kernels.py')},
             'orthomlstm.layer': { 'orthomlstm.layer.BlockDiagonalLinear': ('layer.html#blockdiagonallinear', 'orthomlstm/layer.py'),
                                   'orthomlstm.layer.BlockDiagonalLinear.__init__': ( 'layer.html#blockdiagonallinear.__init__',

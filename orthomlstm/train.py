@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from fastcore.script import call_parse, CliError
 from .checks import check_choice, check_int, check_number, need
 from .nar import check_task, noisy_ar_batch
+from .kernels import cpu_model, isa_level, sources_digest
 from .layer import FORMS, up_proj_dim
 from .mlstm import NS_ITERATIONS
 from .model import NARModel, VARIANTS, count_parameters
@@ -226,6 +227,7 @@ class RunResult:
     train_time_s: float   # seconds spent in training steps
     wall_time_s: float    # seconds for the whole run
     device: str           # where it ran
+    machine: str          # the CPU's model and x86-64 level (or architecture)
     threads: int          # torch CPU threads used
     versions: dict        # library versions
     started_at: str       # UTC start time
@@ -289,10 +291,10 @@ def pick_device(device:str="auto", # "auto", "cpu", "cuda" or "cuda:N"
     return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
 
 def library_versions()->dict:
-    "Versions of Python and of the libraries a result depends on."
+    "Versions of Python and of the libraries a result depends on, and the digest of the C++ kernel's sources."
     import orthomlstm, fastcore
     return dict(python=platform.python_version(), torch=torch.__version__, numpy=np.__version__,
-                orthomlstm=orthomlstm.__version__, fastcore=fastcore.__version__)
+                orthomlstm=orthomlstm.__version__, fastcore=fastcore.__version__, kernel_sources=sources_digest())
 
 def show_progress(progress:str="auto", # "auto", "on" or "off"
                  )->bool:
@@ -394,6 +396,7 @@ def _train(c:TrainConfig, device:torch.device, show:bool)->RunResult:
         tokens_per_s=p["tokens"] / max(p["train_time"], 1e-9), train_time_s=p["train_time"],
         wall_time_s=time.perf_counter() - t0,
         device=str(device) if device.type != "cuda" else f"{device} ({torch.cuda.get_device_name(device)})",
+        machine=f"{cpu_model()} ({isa_level()})",
         threads=torch.get_num_threads(), versions=library_versions(), started_at=p["started"], checkpoint=c.checkpoint)
 
 # %% ../nbs/05_train.ipynb #220611f9
