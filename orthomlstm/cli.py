@@ -19,6 +19,8 @@ COMMANDS = {   # command: (module, function, one line of help)
               "train a regime's runs not yet in its results file: worker processes here, or SLURM/Ray jobs"),
     "spectrum": ("orthomlstm.spectrum", "spectrum_cli",
                  "train both reads on one small cell and probe their memories into data/"),
+    "crosscheck": ("orthomlstm.crosscheck", "crosscheck_cli",
+                   "load the replication's trained checkpoints into our model and evaluate them on our validation sets"),
     "figures": ("orthomlstm.cli", "figures_cli",
                 "regenerate every figure from data/ (--check: verify the committed ones)"),
 }
@@ -43,7 +45,8 @@ def figures_cli(data:str="data", # the data folder
 # %% ../nbs/09_cli.ipynb #50d74cbf
 def usage()->str:
     "The top-level help text listing the sub-commands."
-    rows = "\n".join(f"  {name:<9}{desc}" for name, (_, _, desc) in COMMANDS.items())
+    w = max(map(len, COMMANDS)) + 2
+    rows = "\n".join(f"  {name:<{w}}{desc}" for name, (_, _, desc) in COMMANDS.items())
     return f"usage: orthomlstm <command> [flags]   (orthomlstm <command> --help for its flags)\n\ncommands:\n{rows}"
 
 # %% ../nbs/09_cli.ipynb #5facb207
