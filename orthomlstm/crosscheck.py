@@ -81,6 +81,7 @@ def sha256(path, # any file
 
 def checkpoint_record(path, # a replication checkpoint
                       published:dict=None, # `published_accuracy()`, or None to leave it out
+                      digest:str=None, # the file's SHA-256 if already computed, else computed here
                      )->dict: # one record of `data/crosscheck.jsonl`
     "Load the replication's model at `path` into ours and evaluate it on our validation set of its run."
     model, cfg = load_replication_model(path)
@@ -89,7 +90,7 @@ def checkpoint_record(path, # a replication checkpoint
     with torch.no_grad(): r = evaluate(model, make_val_set(c))
     name = Path(path).name
     theirs = (published or {}).get(name)
-    return dict(file=name, sha256=sha256(path), variant=c.variant, vocab_size=c.vocab_size, seq_len=c.seq_len,
+    return dict(file=name, sha256=digest or sha256(path), variant=c.variant, vocab_size=c.vocab_size, seq_len=c.seq_len,
                 seed=c.seed, steps=cfg.get("steps"), acc=r["acc"], val_loss=r["val_loss"], solved=r["acc"] >= SOLVED_ACC,
                 published_acc=theirs, published_solved=None if theirs is None else theirs >= SOLVED_ACC,
                 n_supervised=r["n_supervised"], val_batches=c.val_batches, val_batch_size=c.val_batch_size,
@@ -113,7 +114,7 @@ def crosscheck(ckpts, # folder holding the replication's checkpoints (`*.pt`)
     for f in tqdm(files, desc="checkpoints", disable=not show_progress(progress)):
         h = sha256(f)
         if h not in done:
-            done[h] = checkpoint_record(f, pub)
+            done[h] = checkpoint_record(f, pub, h)
             append_jsonl(out, done[h])
         found.append(done[h])
     return found
