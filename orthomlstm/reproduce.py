@@ -61,6 +61,15 @@ REGIMES = {
         "config": {"batch_size": 16, "lr": 3e-3, "lr_schedule": "cosine", "steps": 500, "dim": 94,
                    "eval_every": 25},
     },
+    "replay": {
+        "description": "the replication's own 80x512 runs, seed for seed: its seeds 11-26, MAD's batch stream and "
+                       "the xlstm initial weights its code draws (data_order instance, init xlstm)",
+        "cells": [{"vocab_size": 80, "seq_len": 512}],
+        "variants": ["baseline", "ortho"],
+        "seeds": list(range(11, 27)),
+        "config": {"batch_size": 16, "lr": 3e-3, "lr_schedule": "cosine", "steps": 2000, "dim": 94,
+                   "eval_every": 200, "data_order": "instance", "init": "xlstm"},
+    },
 }
 
 # %% ../nbs/06_reproduce.ipynb #02c87058
