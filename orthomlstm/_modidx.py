@@ -74,6 +74,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'orthomlstm/crosscheck.py'),
                                        'orthomlstm.crosscheck.replay_first_step': ( 'crosscheck.html#replay_first_step',
                                                                                     'orthomlstm/crosscheck.py'),
+                                       'orthomlstm.crosscheck.replay_table': ('crosscheck.html#replay_table', 'orthomlstm/crosscheck.py'),
                                        'orthomlstm.crosscheck.sha256': ('crosscheck.html#sha256', 'orthomlstm/crosscheck.py'),
                                        'orthomlstm.crosscheck.their_name': ('crosscheck.html#their_name', 'orthomlstm/crosscheck.py')},
             'orthomlstm.figures': { 'orthomlstm.figures._accs': ('figures.html#_accs', 'orthomlstm/figures.py'),
