@@ -113,9 +113,9 @@ def run_key(c, # a `TrainConfig` or the `config` dict of a record
            )->str: # 16 hex digits
     "A short hash of the fields of `c` that change the result (all but `out`, `checkpoint`, `threads`, `device`, ...)."
     d, legacy = config_dict(c), {v: k for k, v in LEGACY_KEYS.items()}
-    default = asdict(TrainConfig())
-    d = {legacy.get(k, k): v for k, v in d.items() if k not in _NOT_IN_KEY and k in TrainConfig.__dataclass_fields__
-         and not (k in LATER_FIELDS and v == default[k])}
+    fs = TrainConfig.__dataclass_fields__
+    d = {legacy.get(k, k): v for k, v in d.items() if k not in _NOT_IN_KEY and k in fs
+         and not (k in LATER_FIELDS and v == fs[k].default)}
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/05_train.ipynb #11de513b
