@@ -92,6 +92,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'orthomlstm.figures.fig_solved': ('figures.html#fig_solved', 'orthomlstm/figures.py'),
                                     'orthomlstm.figures.fig_survival': ('figures.html#fig_survival', 'orthomlstm/figures.py'),
                                     'orthomlstm.figures.fig_traces': ('figures.html#fig_traces', 'orthomlstm/figures.py'),
+                                    'orthomlstm.figures.fisher_power': ('figures.html#fisher_power', 'orthomlstm/figures.py'),
                                     'orthomlstm.figures.load_ours': ('figures.html#load_ours', 'orthomlstm/figures.py'),
                                     'orthomlstm.figures.load_replication': ('figures.html#load_replication', 'orthomlstm/figures.py'),
                                     'orthomlstm.figures.load_study': ('figures.html#load_study', 'orthomlstm/figures.py'),

@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['REPLICATION', 'STUDY', 'OURS', 'ARM_NAMES', 'COLUMNS', 'REPLICATION_FILES', 'CELL', 'SOURCE_ORDER', 'RESULT_REGIMES',
            'escape_step', 'load_ours', 'load_replication', 'load_study', 'summarize', 'compare_arms', 'compare_sources',
-           'survival', 'markdown_table', 'published_vs_ours', 'ours_vs_replication', 'style', 'new_figure', 'styled',
-           'save_figure', 'fig_solved', 'fig_final_acc', 'fig_survival', 'fig_traces', 'fig_memory_spectrum',
-           'results_table', 'write_figures', 'check_figures']
+           'survival', 'fisher_power', 'markdown_table', 'published_vs_ours', 'ours_vs_replication', 'style',
+           'new_figure', 'styled', 'save_figure', 'fig_solved', 'fig_final_acc', 'fig_survival', 'fig_traces',
+           'fig_memory_spectrum', 'results_table', 'write_figures', 'check_figures']
 
 # %% ../nbs/07_figures.ipynb #figs003
 import json, math, re, tempfile
@@ -131,6 +131,21 @@ def survival(df:pd.DataFrame, # rows of one group (e.g. one source, cell and arm
     if len(esc) == 0: return np.full(len(np.asarray(steps)), np.nan)
     esc = np.where(np.isnan(esc), np.inf, esc)
     return np.array([(esc > s).mean() for s in np.asarray(steps)])
+
+# %% ../nbs/07_figures.ipynb #fc587ed8
+def fisher_power(p:float, # true solve rate of the arm expected to do better
+                 q:float, # true solve rate of the other arm
+                 seeds:int, # seeds per arm
+                 alpha:float=0.05, # level of the test
+                )->float: # probability that Fisher's one-sided exact test rejects
+    "Exact power of `compare_arms`' one-sided Fisher test with `seeds` seeds per arm and solve rates `p`, `q`."
+    for name, v in (("p", p), ("q", q), ("alpha", alpha)):
+        if not 0 <= v <= 1: raise ValueError(f"{name} must be in [0, 1], got {v}")
+    if int(seeds) != seeds or seeds < 1: raise ValueError(f"seeds must be a positive integer, got {seeds}")
+    k = np.arange(int(seeds) + 1)
+    reject = np.array([[stats.fisher_exact([[a, seeds - a], [b, seeds - b]], alternative="greater").pvalue <= alpha
+                        for b in k] for a in k], dtype=float)
+    return float(stats.binom.pmf(k, seeds, p) @ reject @ stats.binom.pmf(k, seeds, q))
 
 # %% ../nbs/07_figures.ipynb #d7a92389
 def markdown_table(df:pd.DataFrame, # any table; values are shown as `str` gives them
