@@ -142,7 +142,7 @@ def fisher_power(p:float, # true solve rate of the arm expected to do better
     for name, v in (("p", p), ("q", q), ("alpha", alpha)):
         if not 0 <= v <= 1: raise ValueError(f"{name} must be in [0, 1], got {v}")
     if int(seeds) != seeds or seeds < 1: raise ValueError(f"seeds must be a positive integer, got {seeds}")
-    k = np.arange(int(seeds) + 1)
+    seeds = int(seeds); k = np.arange(seeds + 1)
     reject = np.array([[stats.fisher_exact([[a, seeds - a], [b, seeds - b]], alternative="greater").pvalue <= alpha
                         for b in k] for a in k], dtype=float)
     return float(stats.binom.pmf(k, seeds, p) @ reject @ stats.binom.pmf(k, seeds, q))
