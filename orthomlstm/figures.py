@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from .checks import check_int, check_number, is_number, need
 from .train import SOLVED_ACC, read_jsonl
 
 # %% ../nbs/07_figures.ipynb #figs006
@@ -139,10 +140,9 @@ def fisher_power(p:float, # true solve rate of the arm expected to do better
                  alpha:float=0.05, # level of the test
                 )->float: # probability that Fisher's one-sided exact test rejects
     "Exact power of `compare_arms`' one-sided Fisher test with `seeds` seeds per arm and solve rates `p`, `q`."
-    for name, v in (("p", p), ("q", q), ("alpha", alpha)):
-        if not 0 <= v <= 1: raise ValueError(f"{name} must be in [0, 1], got {v}")
-    if int(seeds) != seeds or seeds < 1: raise ValueError(f"seeds must be a positive integer, got {seeds}")
-    seeds = int(seeds); k = np.arange(seeds + 1)
+    for name, v in (("p", p), ("q", q)): need(is_number(v) and 0 <= v <= 1, name, "a number in [0, 1]", v)
+    check_int("seeds", seeds, 1); check_number("alpha", alpha, 0, 1, strict=True)
+    k = np.arange(seeds + 1)
     reject = np.array([[stats.fisher_exact([[a, seeds - a], [b, seeds - b]], alternative="greater").pvalue <= alpha
                         for b in k] for a in k], dtype=float)
     return float(stats.binom.pmf(k, seeds, p) @ reject @ stats.binom.pmf(k, seeds, q))
