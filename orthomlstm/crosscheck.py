@@ -23,7 +23,7 @@ from .layer import _XLSTM_NAMES
 from .model import NARModel
 from .train import SOLVED_ACC, TrainConfig, make_val_set, evaluate, append_jsonl, read_jsonl, train, make_model
 from .train import library_versions, run_key, show_progress
-from .reproduce import regime_configs
+from .reproduce import default_out, regime_configs
 from .figures import ARM_NAMES, load_ours, load_replication
 
 # %% ../nbs/07a_crosscheck.ipynb #xc006
@@ -176,12 +176,12 @@ def replay_first_step(arm:str, # "baseline" or "ortho"
     return dict(arm=arm, seed=seed, published_acc=acc, acc=ours["acc"], published_loss=loss, loss=ours["val_loss"])
 
 # %% ../nbs/07a_crosscheck.ipynb #1aacb037
-REPLAY_FILE = "data/replay.jsonl"
+REPLAY_FILE = default_out("replay")
 
 def replay_table(data="data", # the data folder: `replay.jsonl` and `published/replication-runs/`
                 )->pd.DataFrame: # one row per replayed run: arm, seed, and the replication's and our outcome
     "Each run of the `replay` regime beside the replication's run of the same arm and seed."
-    ours = load_ours(Path(data) / "replay.jsonl", "replay")
+    ours = load_ours(Path(data) / Path(REPLAY_FILE).name, "replay")
     theirs = load_replication(Path(data) / "published" / "replication-runs", files=((Path(PUBLISHED_RECORDS).name, 512),))
     m = ours.merge(theirs, on=["arm", "seed"], how="left", suffixes=("", "_published"), validate="one_to_one")
     cols = ["arm", "seed", "final_acc_published", "final_acc", "solved_published", "solved", "escape_step_published",
